@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import ray
+from ray import serve
+
+from deployments.batching import BatchConfig, apply_batch_config
+from models.animegan import ANIME_WEIGHTS
+from toonserve.anime import AnimeResult, AnimeStylizer
+from toonserve.device import choose_device
+from toonserve.errors import InvalidImage, ToonError
+from toonserve.messages import Prepared, Rendered, StageTiming
+from toonserve.models import ModelState
+from toonserve.settings import Settings
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.3},
+    max_ongoing_requests=16,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+    user_config=BatchConfig().model_dump(),
+    health_check_period_s=10,
+)
+class AnimeGAN:
+    """All four styles in one deployment; a batch mixes styles and shapes, grouped inside."""
+
+    def __init__(self, settings: Settings, styles: list[str] | None = None) -> None:
+        placement = choose_device(gpu_assigned=bool(ray.get_gpu_ids()))
+        self._stylizer = AnimeStylizer(settings, styles or ANIME_WEIGHTS.names(), placement)
+        self._stylizer.warm_up()
+
+    def reconfigure(self, user_config: dict[str, object]) -> None:
+        apply_batch_config(self._batched, user_config)
+
+    async def stylize(self, prepared: Prepared, style: str) -> Rendered:
+        if prepared.working is None:
+            raise InvalidImage("anime needs the image at its working size")
+        start = time.perf_counter()
+        result = await self._batched(prepared.working, style)
+        if isinstance(result, ToonError):
+            raise result
+        timing = StageTiming("anime", (time.perf_counter() - start) * 1000.0, result.batch)
+        return Rendered(result.image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
+    async def _batched(self, images: list[object], styles: list[str]) -> list[AnimeResult | ToonError]:
+        # The forward pass runs off the event loop so that the next batch fills meanwhile.
+        return await asyncio.to_thread(self._stylizer.run, list(zip(images, styles, strict=True)))  # type: ignore[arg-type]
+
+    def status(self) -> list[ModelState]:
+        return self._stylizer.states()

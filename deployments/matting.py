@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import ray
+from ray import serve
+
+from deployments.batching import BatchConfig, apply_batch_config
+from models.u2net import U2NET_WEIGHTS
+from toonserve.device import choose_device
+from toonserve.errors import InvalidImage, ToonError
+from toonserve.matting import Matter
+from toonserve.messages import Prepared, Rendered, StageTiming
+from toonserve.models import ModelState
+from toonserve.settings import Settings
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.25},
+    max_ongoing_requests=16,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+    user_config=BatchConfig().model_dump(),
+    health_check_period_s=10,
+)
+class Matting:
+    """U²-Net portrait matting; returns the matte, composed and encoded by the preprocessor."""
+
+    def __init__(self, settings: Settings, models: list[str] | None = None) -> None:
+        placement = choose_device(gpu_assigned=bool(ray.get_gpu_ids()))
+        self._matter = Matter(settings, models or U2NET_WEIGHTS.names(), placement)
+        self._matter.warm_up()
+
+    def reconfigure(self, user_config: dict[str, object]) -> None:
+        apply_batch_config(self._batched, user_config)
+
+    async def matte(self, prepared: Prepared, model: str) -> Rendered:
+        if prepared.working is None or prepared.image is None:
+            raise InvalidImage("matting needs the image at its output size and at 320x320")
+        start = time.perf_counter()
+        result = await self._batched(prepared.working, model)
+        if isinstance(result, ToonError):
+            raise result
+        matte, batch = result
+        timing = StageTiming("matte", (time.perf_counter() - start) * 1000.0, batch)
+        return Rendered(prepared.image, prepared.output_size, alpha=prepared.alpha, matte=matte, timings=(*prepared.timings, timing))
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
+    async def _batched(self, images: list[object], models: list[str]) -> list[tuple[object, int] | ToonError]:
+        return await asyncio.to_thread(self._matter.run, list(zip(images, models, strict=True)))  # type: ignore[arg-type]
+
+    def status(self) -> list[ModelState]:
+        return self._matter.states()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from ray import serve
+
+from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
+from toonserve.preprocess import ImageProcessor
+from toonserve.settings import Settings
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.2},
+    max_ongoing_requests=16,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+    health_check_period_s=10,
+)
+class Preprocessor:
+    """Decode, resize and encode, so that the model replicas do model work only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._processor = ImageProcessor(settings)
+
+    def prepare(self, data: bytes, max_side: int, working: WorkingSize | None, keep_image: bool) -> Prepared:
+        return self._processor.prepare(data, max_side=max_side, working=working, keep_image=keep_image)
+
+    def finish(self, rendered: Rendered, output_format: OutputFormat, options: MatteOptions | None) -> Encoded:
+        return self._processor.finish(rendered, output_format, options)

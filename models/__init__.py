@@ -1,0 +1,1 @@
+"""Model architectures, their weights registries and the weights resolver (no Ray here)."""

@@ -1,0 +1,122 @@
+"""AnimeGANv2 generator, layer for layer the PyTorch port whose checkpoints we load strictly.
+
+Upstream: github.com/bryandlee/animegan2-pytorch (model.py). The module names below are the
+checkpoint's keys, so renaming anything breaks `load_state_dict(strict=True)`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.registry import InputSpec, Registry, WeightsEntry
+
+ANIME_LICENCE = (
+    "Code MIT (bryandlee/animegan2-pytorch). Weights derived from AnimeGANv2 "
+    "(TachibanaYoshino), released for non-commercial use only."
+)
+ANIME_INPUT = InputSpec(
+    size=512,
+    size_rule="short side (face_paint: a centred face crop works best)",
+    value_range=(-1.0, 1.0),
+    layout="RGB float NCHW; sizes multiple of 4 avoid resampling drift",
+)
+_BASE_URL = "https://github.com/bryandlee/animegan2-pytorch/raw/main/weights"
+
+ANIME_WEIGHTS: Registry = Registry("anime style")
+for _name, _sha1 in (
+    ("face_paint_512_v2", "d75102f8f201ddaf8dbe6b913b1a97585b55f838"),
+    ("face_paint_512_v1", "19c1a1da4d9580186109a2b055d91044e5127de6"),
+    ("celeba_distill", "3b7ea61b02254980831cc3bc77af30666dbc999c"),
+    ("paprika", "58086c9db9fc7a9e5c2876ca31b8079599352643"),
+):
+    ANIME_WEIGHTS.add(
+        WeightsEntry(
+            name=_name,
+            architecture="animeganv2_generator",
+            filename=f"{_name}.pt",
+            url=f"{_BASE_URL}/{_name}.pt",
+            git_blob_sha1=_sha1,
+            licence=ANIME_LICENCE,
+            inputs=ANIME_INPUT,
+        )
+    )
+DEFAULT_ANIME_STYLE = "face_paint_512_v2"
+
+
+class ConvNormLReLU(nn.Sequential):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | tuple[int, int, int, int] = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> None:
+        super().__init__(
+            nn.ReflectionPad2d(padding),
+            nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=0, groups=groups, bias=bias),
+            nn.GroupNorm(num_groups=1, num_channels=out_ch, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+
+
+class InvertedResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, expansion_ratio: int = 2) -> None:
+        super().__init__()
+        self.use_res_connect = in_ch == out_ch
+        bottleneck = in_ch * expansion_ratio
+        self.layers = nn.Sequential(
+            ConvNormLReLU(in_ch, bottleneck, kernel_size=1, padding=0),
+            ConvNormLReLU(bottleneck, bottleneck, groups=bottleneck, bias=True),
+            nn.Conv2d(bottleneck, out_ch, kernel_size=1, bias=False),
+            nn.GroupNorm(num_groups=1, num_channels=out_ch, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(x)
+        return x + out if self.use_res_connect else out
+
+
+class AnimeGenerator(nn.Module):
+    """Maps RGB in [-1, 1], NCHW, to RGB in [-1, 1]; H and W multiples of 4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block_a = nn.Sequential(
+            ConvNormLReLU(3, 32, kernel_size=7, padding=3),
+            ConvNormLReLU(32, 64, stride=2, padding=(0, 1, 0, 1)),
+            ConvNormLReLU(64, 64),
+        )
+        self.block_b = nn.Sequential(
+            ConvNormLReLU(64, 128, stride=2, padding=(0, 1, 0, 1)),
+            ConvNormLReLU(128, 128),
+        )
+        self.block_c = nn.Sequential(
+            ConvNormLReLU(128, 128),
+            InvertedResBlock(128, 256, 2),
+            InvertedResBlock(256, 256, 2),
+            InvertedResBlock(256, 256, 2),
+            InvertedResBlock(256, 256, 2),
+            ConvNormLReLU(256, 128),
+        )
+        self.block_d = nn.Sequential(ConvNormLReLU(128, 128), ConvNormLReLU(128, 128))
+        self.block_e = nn.Sequential(
+            ConvNormLReLU(128, 64),
+            ConvNormLReLU(64, 64),
+            ConvNormLReLU(64, 32, kernel_size=7, padding=3),
+        )
+        self.out_layer = nn.Sequential(nn.Conv2d(32, 3, kernel_size=1, bias=False), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block_a(x)
+        half_size = out.shape[-2:]
+        out = self.block_c(self.block_b(out))
+        # The upstream default (align_corners=True, explicit sizes) keeps odd sizes exact.
+        out = F.interpolate(out, half_size, mode="bilinear", align_corners=True)
+        out = self.block_d(out)
+        out = F.interpolate(out, x.shape[-2:], mode="bilinear", align_corners=True)
+        return self.out_layer(self.block_e(out))

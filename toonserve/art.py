@@ -1,0 +1,95 @@
+"""The OpenCV art filters: deterministic functions of an RGB uint8 HWC image and typed parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toonserve.errors import InvalidParameter
+
+
+class FilterParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SketchParams(FilterParams):
+    sigma_s: float = Field(60.0, ge=1.0, le=200.0, description="smoothing extent in pixels")
+    sigma_r: float = Field(0.07, gt=0.0, le=1.0, description="edge sensitivity")
+    shade: float = Field(0.05, ge=0.0, le=0.1, description="paper shading")
+
+
+class OilParams(FilterParams):
+    size: int = Field(7, ge=1, le=15, description="brush neighbourhood in pixels")
+    dyn_ratio: int = Field(1, ge=1, le=32, description="colour quantisation divisor")
+
+
+class WatercolorParams(FilterParams):
+    sigma_s: float = Field(60.0, ge=1.0, le=200.0, description="smoothing extent in pixels")
+    sigma_r: float = Field(0.45, gt=0.0, le=1.0, description="colour range kept distinct")
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def pencil_sketch(image: np.ndarray, params: SketchParams) -> np.ndarray:
+    gray, _ = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+
+
+def color_pencil(image: np.ndarray, params: SketchParams) -> np.ndarray:
+    _, color = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
+    return _rgb(color)
+
+
+def oil_painting(image: np.ndarray, params: OilParams) -> np.ndarray:
+    return _rgb(cv2.xphoto.oilPainting(_bgr(image), params.size, params.dyn_ratio))
+
+
+def watercolor(image: np.ndarray, params: WatercolorParams) -> np.ndarray:
+    return _rgb(cv2.stylization(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r))
+
+
+@dataclass(frozen=True)
+class ArtFilter:
+    name: str
+    summary: str
+    params: type[FilterParams]
+    apply: Callable[[np.ndarray, FilterParams], np.ndarray]
+
+    def parse(self, raw: dict[str, str]) -> FilterParams:
+        try:
+            return self.params.model_validate(raw)
+        except ValidationError as error:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise InvalidParameter(f"{self.name}: {detail}") from None
+
+
+def _filter(name: str, summary: str, params: type[FilterParams], apply: Callable[..., np.ndarray]) -> ArtFilter:
+    return ArtFilter(name, summary, params, apply)
+
+
+FILTERS: dict[str, ArtFilter] = {
+    f.name: f
+    for f in (
+        _filter("pencil_sketch", "graphite sketch (gray)", SketchParams, pencil_sketch),
+        _filter("color_pencil", "coloured pencil sketch", SketchParams, color_pencil),
+        _filter("oil_painting", "oil painting brush strokes", OilParams, oil_painting),
+        _filter("watercolor", "watercolour wash (edge-aware stylization)", WatercolorParams, watercolor),
+    )
+}
+
+
+def get_filter(name: str) -> ArtFilter:
+    try:
+        return FILTERS[name]
+    except KeyError:
+        raise InvalidParameter(f"unknown filter {name!r}; known: {', '.join(FILTERS)}") from None
