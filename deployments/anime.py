@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import numpy as np
 import ray
 from ray import serve
 
@@ -38,16 +39,16 @@ class AnimeGAN:
         if prepared.working is None:
             raise InvalidImage("anime needs the image at its working size")
         start = time.perf_counter()
-        result = await self._batched(prepared.working, style)
+        result = await self._batched((prepared.working, style))
         if isinstance(result, ToonError):
             raise result
         timing = StageTiming("anime", (time.perf_counter() - start) * 1000.0, result.batch)
         return Rendered(result.image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def _batched(self, images: list[object], styles: list[str]) -> list[AnimeResult | ToonError]:
+    async def _batched(self, items: list[tuple[np.ndarray, str]]) -> list[AnimeResult | ToonError]:
         # The forward pass runs off the event loop so that the next batch fills meanwhile.
-        return await asyncio.to_thread(self._stylizer.run, list(zip(images, styles, strict=True)))  # type: ignore[arg-type]
+        return await asyncio.to_thread(self._stylizer.run, items)
 
     def status(self) -> list[ModelState]:
         return self._stylizer.states()

@@ -1,6 +1,5 @@
 """The HTTP face of toonserve: parses requests, enforces limits, chains the deployments, maps errors."""
 
-
 import asyncio
 import base64
 import logging
@@ -46,7 +45,11 @@ _IMAGE_BODY = {
         "content": {
             "image/*": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {
-                "schema": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}, "required": ["image"]}
+                "schema": {
+                    "type": "object",
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                    "required": ["image"],
+                }
             },
         },
     }
@@ -268,9 +271,7 @@ class Ingress:
     async def readyz(self) -> JSONResponse:
         states = await self._model_states()
         reachable = all(isinstance(s, list) for s in states.values())
-        models = {
-            group: [asdict(s) for s in found] if isinstance(found, list) else found for group, found in states.items()
-        }
+        models = {group: [asdict(s) for s in found] if isinstance(found, list) else found for group, found in states.items()}
         missing = [s.name for found in states.values() if isinstance(found, list) for s in found if not s.loaded]
         body = {
             "ready": reachable,
@@ -299,7 +300,12 @@ class Ingress:
                 "styles": {e.name: {"available": e.name in anime_ready, "licence": e.licence} for e in ANIME_WEIGHTS},
             },
             "filters": {
-                name: {"path": f"/v1/filters/{name}", "available": True, "summary": f.summary, "parameters": {**common, **f.params.model_json_schema()["properties"]}}
+                name: {
+                    "path": f"/v1/filters/{name}",
+                    "available": True,
+                    "summary": f.summary,
+                    "parameters": {**common, **f.params.model_json_schema()["properties"]},
+                }
                 for name, f in FILTERS.items()
             },
             "art": {"path": "/v1/art", "available": True, "parameters": common},

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import numpy as np
 import ray
 from ray import serve
 
@@ -38,16 +39,18 @@ class Matting:
         if prepared.working is None or prepared.image is None:
             raise InvalidImage("matting needs the image at its output size and at 320x320")
         start = time.perf_counter()
-        result = await self._batched(prepared.working, model)
+        result = await self._batched((prepared.working, model))
         if isinstance(result, ToonError):
             raise result
         matte, batch = result
         timing = StageTiming("matte", (time.perf_counter() - start) * 1000.0, batch)
-        return Rendered(prepared.image, prepared.output_size, alpha=prepared.alpha, matte=matte, timings=(*prepared.timings, timing))
+        return Rendered(
+            prepared.image, prepared.output_size, alpha=prepared.alpha, matte=matte, timings=(*prepared.timings, timing)
+        )
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def _batched(self, images: list[object], models: list[str]) -> list[tuple[object, int] | ToonError]:
-        return await asyncio.to_thread(self._matter.run, list(zip(images, models, strict=True)))  # type: ignore[arg-type]
+    async def _batched(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[np.ndarray, int] | ToonError]:
+        return await asyncio.to_thread(self._matter.run, items)
 
     def status(self) -> list[ModelState]:
         return self._matter.states()

@@ -176,10 +176,21 @@ def u2net_full(in_ch: int = 3, out_ch: int = 1) -> U2Net:
 def u2net_lite(in_ch: int = 3, out_ch: int = 1) -> U2Net:
     """U2NETP(3, 1): 1.1 M parameters."""
     return U2Net(
-        encoder=[_Stage(7, in_ch, 16, 64), _Stage(6, 64, 16, 64), _Stage(5, 64, 16, 64), _Stage(4, 64, 16, 64)]
-        + [_Stage(4, 64, 16, 64, dilated=True)] * 2,
-        decoder=[_Stage(4, 128, 16, 64, dilated=True), _Stage(4, 128, 16, 64), _Stage(5, 128, 16, 64)]
-        + [_Stage(6, 128, 16, 64), _Stage(7, 128, 16, 64)],
+        encoder=[
+            _Stage(7, in_ch, 16, 64),
+            _Stage(6, 64, 16, 64),
+            _Stage(5, 64, 16, 64),
+            _Stage(4, 64, 16, 64),
+            _Stage(4, 64, 16, 64, dilated=True),
+            _Stage(4, 64, 16, 64, dilated=True),
+        ],
+        decoder=[
+            _Stage(4, 128, 16, 64, dilated=True),
+            _Stage(4, 128, 16, 64),
+            _Stage(5, 128, 16, 64),
+            _Stage(6, 128, 16, 64),
+            _Stage(7, 128, 16, 64),
+        ],
         out_ch=out_ch,
     )
 

@@ -52,7 +52,11 @@ class AnimeStylizer:
         for seed, style in enumerate(styles):
             entry = ANIME_WEIGHTS.get(style)
             try:
-                loaded = random_weights(AnimeGenerator(), seed) if settings.random_weights else load_weights(AnimeGenerator(), entry, locations)
+                loaded = (
+                    random_weights(AnimeGenerator(), seed)
+                    if settings.random_weights
+                    else load_weights(AnimeGenerator(), entry, locations)
+                )
             except WeightsMissing as error:
                 logger.warning("anime style %s unavailable: %s", style, error)
                 self.missing[style] = error.message

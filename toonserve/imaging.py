@@ -99,10 +99,7 @@ def _to_rgb_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 def encode(image: np.ndarray, alpha: np.ndarray | None, output_format: OutputFormat) -> bytes:
     """Encodes RGB (or gray HW) uint8 with optional alpha; JPEG flattens alpha onto white."""
-    if image.ndim == 2:
-        picture = Image.fromarray(image, "L")
-    else:
-        picture = Image.fromarray(image, "RGB")
+    picture = Image.fromarray(image, "L" if image.ndim == 2 else "RGB")
     if alpha is not None:
         if output_format == "jpeg":
             white = Image.new("RGB", picture.size, (255, 255, 255))

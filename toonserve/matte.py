@@ -10,7 +10,7 @@ from toonserve.messages import MatteOptions
 
 def refine(matte: np.ndarray, options: MatteOptions) -> np.ndarray:
     """float32 HW in [0, 1] -> float32 HW in [0, 1]: threshold, then erode, then feather."""
-    refined = matte.astype(np.float32, copy=True)
+    refined: np.ndarray = matte.astype(np.float32, copy=True)
     if options.threshold is not None:
         refined = (refined >= options.threshold).astype(np.float32)
     if options.erode > 0:

@@ -37,8 +37,12 @@ class ImageProcessor:
         output_size = imaging.fit_within(source, max_side)
         working_size = None
         if working is not None:
-            working_size = (working.side, working.side) if working.square else imaging.fit_within(source, min(working.side, max_side))
-        needed = output_size if working_size is None else (max(output_size[0], working_size[0]), max(output_size[1], working_size[1]))
+            working_size = (
+                (working.side, working.side) if working.square else imaging.fit_within(source, min(working.side, max_side))
+            )
+        needed = (
+            output_size if working_size is None else (max(output_size[0], working_size[0]), max(output_size[1], working_size[1]))
+        )
         rgb, alpha = imaging.decode(header, hint_size=needed)
         return Prepared(
             output_size=output_size,

@@ -36,7 +36,6 @@ class Settings(BaseModel, frozen=True):
             return cls.model_validate(values)
         except ValidationError as error:
             problems = "; ".join(
-                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}={values.get(str(e['loc'][0]))!r}: {e['msg']}"
-                for e in error.errors()
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}={values.get(str(e['loc'][0]))!r}: {e['msg']}" for e in error.errors()
             )
             raise ValueError(f"malformed environment: {problems}") from None
