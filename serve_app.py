@@ -20,9 +20,7 @@ class AppArgs(BaseModel):
 def build_app(args: AppArgs) -> Application:
     settings = args.settings
     # mypy ignores what a class decorator returns: these classes are Serve Deployments, with .bind().
-    return Ingress.bind(  # type: ignore[attr-defined]
-        settings, Preprocessor.bind(settings), AnimeGAN.bind(settings), ArtFilters.bind(), Matting.bind(settings)
-    )
+    return Ingress.bind(settings, Preprocessor.bind(settings), AnimeGAN.bind(settings), ArtFilters.bind(), Matting.bind(settings))  # type: ignore[attr-defined]
 
 
 app = build_app(AppArgs())

@@ -42,6 +42,8 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise InvalidImage("the body is not an image we can decode (send JPEG, PNG or WebP bytes)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InvalidImage(f"the image header is damaged or truncated: {error}") from None
     if image.format not in ACCEPTED_FORMATS:
         raise UnsupportedFormat(f"{image.format} images are not accepted; send JPEG, PNG or WebP")
     width, height = image.size

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from models.animegan import AnimeGenerator
+from models.u2net import u2net_full, u2net_lite
+from models.weights import seeded_init
+
+OFFICIAL_SHAPES = json.loads((Path(__file__).parent / "official_state_dict_shapes.json").read_text())
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
+    "animeganv2_generator": AnimeGenerator,
+    "u2net": u2net_full,
+    "u2netp": u2net_lite,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_state_dict_matches_official_keys_and_shapes(name: str) -> None:
+    state = ARCHITECTURES[name]().state_dict()
+    assert {k: list(v.shape) for k, v in state.items()} == OFFICIAL_SHAPES[name]
+
+
+def test_anime_generator_keeps_size_and_range() -> None:
+    generator = seeded_init(AnimeGenerator(), 0)
+    with torch.inference_mode():
+        out = generator(torch.rand(2, 3, 64, 96) * 2 - 1)
+    assert out.shape == (2, 3, 64, 96)
+    assert out.min() >= -1.0
+    assert out.max() <= 1.0
+
+
+@pytest.mark.parametrize(("build", "size"), [(u2net_lite, (320, 320)), (u2net_lite, (100, 37))])
+def test_u2net_predicts_one_map_in_unit_range(build: Callable[[], nn.Module], size: tuple[int, int]) -> None:
+    net = seeded_init(build(), 0)
+    with torch.inference_mode():
+        out = net(torch.randn(1, 3, *size))
+    assert out.shape == (1, 1, *size)
+    assert 0.0 <= float(out.min()) <= float(out.max()) <= 1.0

@@ -1,0 +1,61 @@
+"""Golden outputs for the deterministic OpenCV filters, as 256-bit perceptual hashes.
+
+Regenerate after an intended change: pytest tests/toonserve/test_art.py --accept-golden
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.images import photo
+from toonserve.art import FILTERS
+from toonserve.errors import InvalidParameter
+
+GOLDEN = Path(__file__).parent / "golden_filters.json"
+MAX_HAMMING = 8
+
+
+def perceptual_hash(image: np.ndarray) -> str:
+    """Average hash of a 16x16 gray thumbnail, as 64 hex digits."""
+    gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (16, 16), interpolation=cv2.INTER_AREA)
+    bits = (gray > gray.mean()).flatten()
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):064x}"
+
+
+def hamming(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filter_matches_golden(name: str, request: pytest.FixtureRequest) -> None:
+    art_filter = FILTERS[name]
+    image = photo(256, 192, seed=3)
+    out = art_filter.apply(image, art_filter.params())
+    assert out.shape == image.shape
+    assert out.dtype == np.uint8
+    actual = perceptual_hash(out)
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    if request.config.getoption("--accept-golden"):
+        golden[name] = actual
+        GOLDEN.write_text(json.dumps(golden, indent=2, sort_keys=True) + "\n")
+    assert name in golden, "no golden yet: run with --accept-golden"
+    assert hamming(actual, golden[name]) <= MAX_HAMMING
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filter_is_deterministic(name: str) -> None:
+    art_filter = FILTERS[name]
+    image = photo(96, 64, seed=5)
+    assert np.array_equal(art_filter.apply(image, art_filter.params()), art_filter.apply(image, art_filter.params()))
+
+
+def test_bad_filter_parameters_are_refused() -> None:
+    with pytest.raises(InvalidParameter, match="sigma_s"):
+        FILTERS["watercolor"].parse({"sigma_s": "-3"})
+    with pytest.raises(InvalidParameter, match="colour"):
+        FILTERS["oil_painting"].parse({"colour": "red"})
