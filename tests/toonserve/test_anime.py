@@ -35,7 +35,12 @@ def test_batch_result_matches_single_result(stylizer: AnimeStylizer) -> None:
 
 
 def test_mixed_batch_groups_by_style_and_shape(stylizer: AnimeStylizer) -> None:
-    items = [(photo(96, 64), "paprika"), (photo(90, 60), "paprika"), (photo(64, 96), "paprika"), (photo(96, 64), "face_paint_512_v2")]
+    items = [
+        (photo(96, 64), "paprika"),
+        (photo(90, 60), "paprika"),
+        (photo(64, 96), "paprika"),
+        (photo(96, 64), "face_paint_512_v2"),
+    ]
     results = stylizer.run(items)
     assert [r.batch for r in results if isinstance(r, AnimeResult)] == [2, 2, 1, 1]
     for (image, _), result in zip(items, results, strict=True):
@@ -53,7 +58,9 @@ def test_tiny_and_extreme_aspect_images_work(stylizer: AnimeStylizer, size: tupl
 
 def test_one_bad_item_fails_alone(stylizer: AnimeStylizer) -> None:
     good = photo(64, 64)
-    results = stylizer.run([(good, "paprika"), (np.zeros((8, 8), np.float32), "paprika"), (good, "nope"), (good, "celeba_distill")])
+    results = stylizer.run(
+        [(good, "paprika"), (np.zeros((8, 8), np.float32), "paprika"), (good, "nope"), (good, "celeba_distill")]
+    )
     assert isinstance(results[0], AnimeResult)
     assert isinstance(results[1], InvalidImage)
     assert isinstance(results[2], InvalidParameter)

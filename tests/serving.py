@@ -1,0 +1,41 @@
+"""Starting toonserve on a real local Ray for tests, and tearing it down."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import ray
+from ray import serve
+
+from serve_app import AppArgs, build_app
+from toonserve.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Replica processes import deployments/, models/ and toonserve/ from the checkout.
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_serve(num_cpus: int = 4) -> Iterator[str]:
+    """A fresh local Ray with Serve's HTTP proxy on a free loopback port; yields its base URL."""
+    port = free_port()
+    ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=RUNTIME_ENV, log_to_driver=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def deploy(settings: Settings, name: str, route_prefix: str) -> None:
+    serve.run(build_app(AppArgs(settings=settings)), name=name, route_prefix=route_prefix)

@@ -1,0 +1,250 @@
+"""The whole app on a real local Ray, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from ray import serve
+
+from tests.images import decode, encode, photo
+from tests.serving import deploy, local_serve
+from toonserve.anime import AnimeResult, AnimeStylizer
+from toonserve.device import choose_device
+from toonserve.errors import InvalidImage
+from toonserve.messages import Prepared, Rendered
+from toonserve.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_PIXELS = 4_000_000
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+SINGLE_EFFECTS = [
+    "/v1/anime",
+    "/v1/anime?style=paprika",
+    "/v1/filters/pencil_sketch",
+    "/v1/filters/color_pencil",
+    "/v1/filters/oil_painting",
+    "/v1/filters/watercolor",
+    "/v1/matte",
+    "/v1/matte?output=mask",
+    "/v1/matte?output=composite&background=00ff00&model=u2netp",
+]
+
+
+@pytest.fixture(scope="module")
+def settings(weights_dir: Path) -> Settings:
+    return Settings(
+        weights_dir=weights_dir,
+        cache_dir=weights_dir / "cache",
+        download_weights=False,
+        max_bytes=MAX_BYTES,
+        max_pixels=MAX_PIXELS,
+    )
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    empty = tmp_path_factory.mktemp("no_weights")
+    with local_serve() as url:
+        deploy(settings, "toonserve", "/")
+        deploy(Settings(weights_dir=empty, cache_dir=empty, download_weights=False), "bare", "/bare")
+        with httpx.Client(base_url=url, timeout=120) as http:
+            yield http
+
+
+def server_timing(response: httpx.Response) -> dict[str, str]:
+    """{stage name: the rest of its entry}."""
+    entries = [e.strip() for e in response.headers["server-timing"].split(",")]
+    return {e.split(";", 1)[0]: e for e in entries}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("path", SINGLE_EFFECTS)
+def test_every_effect_answers_each_input_format(client: httpx.Client, path: str, fmt: str) -> None:
+    response = client.post(path, content=encode(photo(160, 120, seed=1), fmt))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-request-id"]
+    picture = decode(response.content)
+    assert picture.size == (160, 120)
+    stages = server_timing(response)
+    assert "decode" in stages
+    assert "encode" in stages
+    assert len(stages) == 3
+    assert all(re.search(r"dur=\d+(\.\d+)?", entry) for entry in stages.values())
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("png", "RGBA"), ("webp", "RGBA")])
+def test_cutout_keeps_alpha(client: httpx.Client, fmt: str, mode: str) -> None:
+    response = client.post(f"/v1/matte?output=cutout&format={fmt}", content=encode(photo(96, 64), "JPEG"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == f"image/{fmt}"
+    assert decode(response.content).mode == mode
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_output_format_and_max_side(client: httpx.Client, fmt: str) -> None:
+    response = client.post(f"/v1/anime?format={fmt}&max_side=100", content=encode(photo(400, 300), "PNG"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == f"image/{fmt}"
+    assert decode(response.content).size == (100, 75)
+
+
+def test_max_side_never_upscales(client: httpx.Client) -> None:
+    response = client.post("/v1/filters/watercolor?max_side=4000", content=encode(photo(90, 60), "PNG"))
+    assert decode(response.content).size == (90, 60)
+
+
+def test_exif_orientation_sets_the_output_size(client: httpx.Client) -> None:
+    picture = Image.fromarray(photo(80, 40))
+    exif = picture.getexif()
+    exif[0x0112] = 8
+    response = client.post("/v1/anime", content=encode(picture, "JPEG", exif=exif))
+    assert decode(response.content).size == (40, 80)
+
+
+def test_input_alpha_is_kept_by_anime(client: httpx.Client) -> None:
+    rgba = np.dstack([photo(64, 64), np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))])
+    response = client.post("/v1/anime", content=encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    picture = decode(response.content)
+    assert picture.mode == "RGBA"
+    assert np.asarray(picture)[:, :, 3].min() < 10
+
+
+def test_multipart_upload(client: httpx.Client) -> None:
+    files = {"image": ("photo.png", encode(photo(64, 48), "PNG"), "image/png")}
+    response = client.post("/v1/filters/oil_painting", files=files)
+    assert response.status_code == 200
+    assert decode(response.content).size == (64, 48)
+
+
+def test_art_runs_all_four_filters(client: httpx.Client) -> None:
+    response = client.post("/v1/art?max_side=120", content=encode(photo(240, 160), "JPEG"))
+    assert response.status_code == 200
+    images = response.json()["images"]
+    assert set(images) == {"pencil_sketch", "color_pencil", "oil_painting", "watercolor"}
+    for uri in images.values():
+        header, payload = uri.split(",", 1)
+        assert header == "data:image/png;base64"
+        assert decode(base64.b64decode(payload)).size == (120, 80)
+    assert {"decode", "pencil_sketch", "watercolor", "encode_watercolor"} <= set(server_timing(response))
+
+
+def test_concurrent_anime_requests_are_batched_and_answered_in_order(client: httpx.Client, settings: Settings) -> None:
+    photos = [photo(128, 96, seed=seed) for seed in range(8)]
+    with ThreadPoolExecutor(len(photos)) as pool:
+        responses = list(pool.map(lambda p: client.post("/v1/anime?style=paprika", content=encode(p, "PNG")), photos))
+    assert all(r.status_code == 200 for r in responses)
+    batches = [int(re.search(r'batch=(\d+)"', server_timing(r)["anime"]).group(1)) for r in responses]  # type: ignore[union-attr]
+    assert max(batches) > 1
+    reference = AnimeStylizer(settings, ["paprika"], choose_device(gpu_assigned=False))
+    for sent, response in zip(photos, responses, strict=True):
+        (expected,) = reference.run([(sent, "paprika")])
+        assert isinstance(expected, AnimeResult)
+        received = np.asarray(decode(response.content).convert("RGB")).astype(int)
+        assert np.abs(received - expected.image.astype(int)).max() <= 2
+
+
+def test_one_bad_item_in_a_batch_fails_alone(client: httpx.Client) -> None:
+    anime = serve.get_deployment_handle("AnimeGAN", app_name="toonserve")
+    good = Prepared(output_size=(64, 64), image=None, working=photo(64, 64), alpha=None)
+    bad = Prepared(output_size=(64, 64), image=None, working=np.zeros((64, 64), np.float32), alpha=None)
+    responses = [anime.stylize.remote(item, "paprika") for item in (good, bad, good, good)]
+    for index, response in enumerate(responses):
+        if index == 1:
+            with pytest.raises(InvalidImage):
+                response.result(timeout_s=120)
+        else:
+            assert isinstance(response.result(timeout_s=120), Rendered)
+    assert client.post("/v1/anime", content=encode(photo(32, 32), "PNG")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "code"),
+    [
+        ("/v1/anime", b"definitely not an image", {}, 400, "invalid_image"),
+        ("/v1/anime", b"", {}, 400, "invalid_image"),
+        ("/v1/anime", encode(photo(64, 64), "JPEG")[:300], {}, 400, "invalid_image"),
+        ("/v1/anime", encode(photo(32, 32), "GIF"), {}, 415, "unsupported_media_type"),
+        ("/v1/anime", b'{"image": 1}', {"content-type": "application/json"}, 415, "unsupported_media_type"),
+        ("/v1/anime", b"\xff" * (MAX_BYTES + 1), {}, 413, "image_too_large"),
+        ("/v1/matte", encode(np.zeros((2100, 2000, 3), np.uint8), "PNG"), {}, 413, "image_too_large"),
+        ("/v1/anime?style=nope", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/anime?format=gif", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/anime?max_side=0", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/filters/blur", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/filters/oil_painting?size=99", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/matte?output=cutout&format=jpeg", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/matte?output=composite&background=blue", encode(photo(32, 32), "PNG"), {}, 422, "invalid_parameter"),
+        ("/v1/matte?model=u2net", encode(photo(32, 32), "PNG"), {}, 503, "weights_missing"),
+        ("/v2/anime", b"x", {}, 404, "not_found"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.startswith("/") else None,
+)
+def test_bad_requests_get_json_errors(
+    client: httpx.Client, path: str, body: bytes, headers: dict, status: int, code: str
+) -> None:
+    assert_error(client.post(path, content=body, headers=headers), status, code)
+
+
+def test_multipart_without_the_image_field(client: httpx.Client) -> None:
+    response = client.post("/v1/anime", files={"photo": ("p.png", encode(photo(8, 8), "PNG"), "image/png")})
+    assert_error(response, 400, "invalid_image")
+
+
+def test_without_weights_models_answer_503_and_filters_work(client: httpx.Client) -> None:
+    data = encode(photo(64, 64), "PNG")
+    for path in ("/bare/v1/anime", "/bare/v1/matte"):
+        response = client.post(path, content=data)
+        assert_error(response, 503, "weights_missing")
+        assert "make weights" in response.json()["error"]["message"]
+    assert client.post("/bare/v1/filters/pencil_sketch", content=data).status_code == 200
+    ready = client.get("/bare/readyz").json()
+    assert set(ready["missing_weights"]) == {"face_paint_512_v2", "face_paint_512_v1", "celeba_distill", "paprika"} | {
+        "u2net_human_seg",
+        "u2net",
+        "u2netp",
+    }
+    effects = client.get("/bare/v1/effects").json()
+    assert effects["anime"]["available"] is False
+    assert effects["filters"]["watercolor"]["available"] is True
+
+
+def test_health_readiness_and_effects(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["ready"] is True
+    anime = {m["name"]: m for m in body["models"]["anime"]}
+    assert anime["paprika"]["loaded"]
+    assert anime["paprika"]["origin"] == "weights_dir"
+    assert body["missing_weights"] == ["u2net"]
+    effects = client.get("/v1/effects").json()
+    assert effects["anime"]["available"] is True
+    assert effects["matte"]["models"]["u2net"]["available"] is False
+    assert "non-commercial" in effects["anime"]["styles"]["paprika"]["licence"]
+
+
+def test_openapi_docs(client: httpx.Client) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = json.loads(client.get("/openapi.json").text)
+    assert {"/v1/anime", "/v1/art", "/v1/matte", "/v1/filters/{name}", "/readyz"} <= set(spec["paths"])
