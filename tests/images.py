@@ -22,7 +22,7 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     )
     for _ in range(6):
         cx, cy = rng.integers(0, width), rng.integers(0, height)
-        radius = max(2, min(width, height) // rng.integers(4, 9))
+        radius = max(2, min(width, height) // int(rng.integers(4, 9)))
         mask = (xs - cx) ** 2 + (ys - cy) ** 2 < radius**2
         image[mask] = rng.integers(0, 256, 3)
     return np.clip(image, 0, 255).astype(np.uint8)

@@ -5,8 +5,9 @@ import pytest
 from PIL import Image
 
 from tests.images import decode, encode, photo
+from toonserve import imaging
 from toonserve.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
-from toonserve.messages import WorkingSize
+from toonserve.messages import OutputFormat, WorkingSize
 from toonserve.preprocess import ImageProcessor
 from toonserve.settings import Settings
 
@@ -100,9 +101,8 @@ def test_bad_input_raises_its_error(data: bytes, error: type[Exception]) -> None
 
 
 def test_encode_round_trip_keeps_size_and_alpha() -> None:
-    from toonserve.imaging import encode as encode_image
-
     alpha = np.full((20, 30), 200, np.uint8)
-    for fmt, mode in (("png", "RGBA"), ("webp", "RGBA"), ("jpeg", "RGB")):
-        picture = decode(encode_image(photo(30, 20), alpha, fmt))
+    expected_modes: dict[OutputFormat, str] = {"png": "RGBA", "webp": "RGBA", "jpeg": "RGB"}
+    for fmt, mode in expected_modes.items():
+        picture = decode(imaging.encode(photo(30, 20), alpha, fmt))
         assert (picture.size, picture.mode) == ((30, 20), mode)
