@@ -12,6 +12,7 @@ from toonserve.messages import Prepared, Rendered, StageTiming
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.2},
     max_ongoing_requests=8,
+    max_queued_requests=64,
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 2},
     health_check_period_s=10,
 )

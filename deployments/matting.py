@@ -20,6 +20,7 @@ from toonserve.settings import Settings
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=16,
+    max_queued_requests=64,
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
     user_config=BatchConfig().model_dump(),
     health_check_period_s=10,

@@ -7,9 +7,11 @@ from toonserve.preprocess import ImageProcessor
 from toonserve.settings import Settings
 
 
+# A full queue makes the ingress answer 503 overloaded with Retry-After, instead of waiting unboundedly.
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.2},
     max_ongoing_requests=16,
+    max_queued_requests=128,
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
     health_check_period_s=10,
 )
