@@ -3,16 +3,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-import numpy as np
 import ray
 from ray import serve
 
 from deployments.batching import BatchConfig, apply_batch_config
 from models.animegan import ANIME_WEIGHTS
-from toonserve.anime import AnimeResult, AnimeStylizer
+from toonserve.anime import AnimeItem, AnimeStylizer
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
 from toonserve.messages import Prepared, Rendered, StageTiming
+from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
 from toonserve.settings import Settings
 
@@ -40,14 +40,15 @@ class AnimeGAN:
         if prepared.working is None:
             raise InvalidImage("anime needs the image at its working size")
         start = time.perf_counter()
-        result = await self._batched((prepared.working, style))
-        if isinstance(result, ToonError):
-            raise result
-        timing = StageTiming("anime", (time.perf_counter() - start) * 1000.0, result.batch)
-        return Rendered(result.image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
+        outcome = await self._batched((prepared.working, style))
+        if isinstance(outcome, ToonError):
+            raise outcome
+        image, batch = outcome
+        timing = StageTiming("anime", (time.perf_counter() - start) * 1000.0, batch)
+        return Rendered(image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def _batched(self, items: list[tuple[np.ndarray, str]]) -> list[AnimeResult | ToonError]:
+    async def _batched(self, items: list[AnimeItem]) -> list[Outcome]:
         # The forward pass runs off the event loop so that the next batch fills meanwhile.
         return await asyncio.to_thread(self._stylizer.run, items)
 

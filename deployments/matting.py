@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import numpy as np
 import ray
 from ray import serve
 
@@ -11,8 +10,9 @@ from deployments.batching import BatchConfig, apply_batch_config
 from models.u2net import U2NET_WEIGHTS
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
-from toonserve.matting import Matter
+from toonserve.matting import MatteItem, Matter
 from toonserve.messages import Prepared, Rendered, StageTiming
+from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
 from toonserve.settings import Settings
 
@@ -40,17 +40,17 @@ class Matting:
         if prepared.working is None or prepared.image is None:
             raise InvalidImage("matting needs the image at its output size and at 320x320")
         start = time.perf_counter()
-        result = await self._batched((prepared.working, model))
-        if isinstance(result, ToonError):
-            raise result
-        matte, batch = result
+        outcome = await self._batched((prepared.working, model))
+        if isinstance(outcome, ToonError):
+            raise outcome
+        matte, batch = outcome
         timing = StageTiming("matte", (time.perf_counter() - start) * 1000.0, batch)
         return Rendered(
             prepared.image, prepared.output_size, alpha=prepared.alpha, matte=matte, timings=(*prepared.timings, timing)
         )
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def _batched(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[np.ndarray, int] | ToonError]:
+    async def _batched(self, items: list[MatteItem]) -> list[Outcome]:
         return await asyncio.to_thread(self._matter.run, items)
 
     def status(self) -> list[ModelState]:

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.output}")
         return 0
     settings = Settings.from_env()
+    if settings.random_weights:
+        print("TOONSERVE_RANDOM_WEIGHTS=1: every model serves SEEDED RANDOM WEIGHTS, for load tests only; no weights are read.")
+        return 0
     locations = weights_locations(settings)
     if args.check:
         locations = WeightsLocations(locations.weights_dir, locations.cache_dir, download=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.images import photo
-from toonserve.anime import AnimeResult, AnimeStylizer, bucket_shape
+from toonserve.anime import AnimeStylizer, bucket_shape
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, InvalidParameter, WeightsMissing
 from toonserve.settings import Settings
@@ -26,12 +26,12 @@ def test_similar_aspects_share_a_bucket() -> None:
 def test_batch_result_matches_single_result(stylizer: AnimeStylizer) -> None:
     images = [photo(96, 64, seed=s) for s in range(3)]
     batched = stylizer.run([(image, "paprika") for image in images])
-    for image, result in zip(images, batched, strict=True):
-        assert isinstance(result, AnimeResult)
-        assert result.batch == 3
+    for image, outcome in zip(images, batched, strict=True):
+        assert isinstance(outcome, tuple)
+        assert outcome[1] == 3
         single = stylizer.run([(image, "paprika")])[0]
-        assert isinstance(single, AnimeResult)
-        assert np.abs(single.image.astype(int) - result.image.astype(int)).max() <= 1
+        assert isinstance(single, tuple)
+        assert np.abs(single[0].astype(int) - outcome[0].astype(int)).max() <= 1
 
 
 def test_mixed_batch_groups_by_style_and_shape(stylizer: AnimeStylizer) -> None:
@@ -42,18 +42,18 @@ def test_mixed_batch_groups_by_style_and_shape(stylizer: AnimeStylizer) -> None:
         (photo(96, 64), "face_paint_512_v2"),
     ]
     results = stylizer.run(items)
-    assert [r.batch for r in results if isinstance(r, AnimeResult)] == [2, 2, 1, 1]
+    assert [r[1] for r in results if isinstance(r, tuple)] == [2, 2, 1, 1]
     for (image, _), result in zip(items, results, strict=True):
-        assert isinstance(result, AnimeResult)
-        assert result.image.shape == image.shape
+        assert isinstance(result, tuple)
+        assert result[0].shape == image.shape
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (512, 5), (5, 512)], ids=str)
 def test_tiny_and_extreme_aspect_images_work(stylizer: AnimeStylizer, size: tuple[int, int]) -> None:
     width, height = size
     (result,) = stylizer.run([(photo(width, height), "paprika")])
-    assert isinstance(result, AnimeResult)
-    assert result.image.shape == (height, width, 3)
+    assert isinstance(result, tuple)
+    assert result[0].shape == (height, width, 3)
 
 
 def test_one_bad_item_fails_alone(stylizer: AnimeStylizer) -> None:
@@ -61,7 +61,7 @@ def test_one_bad_item_fails_alone(stylizer: AnimeStylizer) -> None:
     results = stylizer.run(
         [(good, "paprika"), (np.zeros((8, 8), np.float32), "paprika"), (good, "nope"), (good, "celeba_distill")]
     )
-    assert isinstance(results[0], AnimeResult)
+    assert isinstance(results[0], tuple)
     assert isinstance(results[1], InvalidImage)
     assert isinstance(results[2], InvalidParameter)
     assert isinstance(results[3], WeightsMissing)  # not loaded on this stylizer

@@ -1,0 +1,112 @@
+"""What the model deployments share: models loaded by name at start, and batches run in groups."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.registry import Registry, WeightsEntry
+from models.weights import LoadedModel, load_weights, random_weights
+from toonserve.device import Placement
+from toonserve.errors import InvalidParameter, ToonError, WeightsMissing
+from toonserve.models import ModelState, weights_locations
+from toonserve.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+ItemT = TypeVar("ItemT")
+KeyT = TypeVar("KeyT", bound=Hashable)
+
+Outcome = tuple[np.ndarray, int] | ToonError
+"""A batched item's result, (output, size of the group it ran in), or its own error."""
+
+
+@dataclass(frozen=True)
+class ModelBank(Generic[ModuleT]):
+    """The registry's models that could be loaded, on the placement's device, and why the others could not."""
+
+    registry: Registry
+    placement: Placement
+    loaded: dict[str, LoadedModel[ModuleT]]
+    missing: dict[str, str]
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings,
+        registry: Registry,
+        names: list[str],
+        build: Callable[[WeightsEntry], ModuleT],
+        placement: Placement,
+    ) -> ModelBank[ModuleT]:
+        loaded: dict[str, LoadedModel[ModuleT]] = {}
+        missing: dict[str, str] = {}
+        locations = weights_locations(settings)
+        for seed, name in enumerate(names):
+            entry = registry.get(name)
+            try:
+                model = (
+                    random_weights(build(entry), seed)
+                    if settings.random_weights
+                    else load_weights(build(entry), entry, locations)
+                )
+            except WeightsMissing as error:
+                logger.warning("%s %s unavailable: %s", registry.kind, name, error)
+                missing[name] = error.message
+                continue
+            model.module.to(torch.device(placement.device))
+            loaded[name] = model
+        return cls(registry, placement, loaded, missing)
+
+    def get(self, name: str) -> ModuleT:
+        """The loaded module; InvalidParameter for an unknown name, WeightsMissing for an unloaded one."""
+        if name not in self.registry:
+            raise InvalidParameter(f"unknown {self.registry.kind} {name!r}; known: {', '.join(self.registry.names())}")
+        if name not in self.loaded:
+            raise WeightsMissing(self.missing.get(name, f"{self.registry.kind} {name!r} is not loaded on this replica"))
+        return self.loaded[name].module
+
+    def states(self) -> list[ModelState]:
+        device = self.placement.note
+        states = [
+            ModelState(n, True, m.source.origin, m.source.verified, m.source.detail, device) for n, m in self.loaded.items()
+        ]
+        return states + [ModelState(n, False, None, False, why, device) for n, why in self.missing.items()]
+
+
+def run_grouped(
+    items: Sequence[ItemT],
+    key_of: Callable[[ItemT], KeyT],
+    forward: Callable[[KeyT, list[ItemT]], Sequence[np.ndarray]],
+) -> list[Outcome]:
+    """Runs `forward` once per group of items sharing a key, keeping the items' order.
+
+    `key_of` validates an item and raises a ToonError for a bad one: that item fails alone,
+    and so does a group whose forward pass fails.
+    """
+    outcomes: list[Outcome] = [ToonError("not processed")] * len(items)
+    groups: dict[KeyT, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        try:
+            groups[key_of(item)].append(index)
+        except ToonError as error:
+            outcomes[index] = error
+    for key, indices in groups.items():
+        try:
+            outputs = forward(key, [items[i] for i in indices])
+        except RuntimeError as error:
+            logger.exception("forward pass failed for a group of %d", len(indices))
+            for i in indices:
+                outcomes[i] = ToonError(f"inference failed: {error}")
+            continue
+        for i, output in zip(indices, outputs, strict=True):
+            outcomes[i] = (output, len(indices))
+    return outcomes
