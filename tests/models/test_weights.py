@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import functools
 import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,38 @@ def test_every_registry_entry_names_its_licence_and_inputs(entry) -> None:
     if entry.name in ANIME_WEIGHTS:
         assert "non-commercial" in entry.licence
         assert entry.git_blob_sha1 is not None
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP server on loopback serving a folder: (base url, folder)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+        server.shutdown()
+
+
+def test_download_checks_the_hash_then_caches(file_server: tuple[str, Path], tmp_path: Path) -> None:
+    base_url, served = file_server
+    upstream = save_official(seeded_init(AnimeGenerator(), 3), served / "paprika.pt")
+    entry = replace(ANIME_WEIGHTS.get("paprika"), url=f"{base_url}/paprika.pt", git_blob_sha1=git_blob_sha1(upstream))
+    cache = tmp_path / "cache"
+    loaded = load_weights(AnimeGenerator(), entry, WeightsLocations(cache_dir=cache, download=True))
+    assert (loaded.source.origin, loaded.source.verified) == ("download", True)
+    assert [p.name for p in cache.iterdir()] == ["paprika.pt"]
+    again = resolve(entry, WeightsLocations(cache_dir=cache, download=False))
+    assert (again.origin, again.verified) == ("cache", True)
+
+
+def test_download_with_a_wrong_hash_lands_nothing(file_server: tuple[str, Path], tmp_path: Path) -> None:
+    base_url, served = file_server
+    save_official(seeded_init(AnimeGenerator(), 3), served / "paprika.pt")
+    entry = replace(ANIME_WEIGHTS.get("paprika"), url=f"{base_url}/paprika.pt", git_blob_sha1="f" * 40)
+    cache = tmp_path / "cache"
+    with pytest.raises(WeightsMissing):
+        resolve(entry, WeightsLocations(cache_dir=cache, download=True))
+    assert list(cache.iterdir()) == []
