@@ -11,6 +11,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
+from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError, RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from starlette.datastructures import UploadFile
@@ -89,14 +90,6 @@ async def _toon_error(_: Request, error: ToonError) -> JSONResponse:
     return toon_error_response(error)
 
 
-def _cause(error: BaseException) -> ToonError | None:
-    """A ToonError raised in another replica arrives wrapped by Ray; this finds the original."""
-    if isinstance(error, ToonError) and hasattr(error, "message"):
-        return error
-    cause = getattr(error, "cause", None)
-    return cause if isinstance(cause, ToonError) else None
-
-
 def parse_colour(value: str) -> tuple[int, int, int]:
     if not _HEX_COLOUR.match(value):
         raise InvalidParameter(f"background must be RRGGBB hex, got {value!r}")
@@ -144,11 +137,11 @@ class Ingress:
             raise StageTimeout(f"no result within {self.settings.stage_timeout_s:.0f} s") from None
         except BackPressureError:
             raise Overloaded("the service is at capacity; retry shortly") from None
-        except (RayServeException, Exception) as error:
-            cause = _cause(error)
-            if cause is None:
-                raise
-            raise cause from None
+        except RayTaskError as error:
+            # A ToonError raised in another replica arrives wrapped; re-raise the original.
+            if isinstance(error.cause, ToonError):
+                raise error.cause from None
+            raise
 
     async def _read_image(self, request: Request) -> bytes:
         limit = self.settings.max_bytes
