@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from deployments.anime import AnimeGAN
 from deployments.filters import ArtFilters
@@ -15,12 +17,26 @@ from toonserve.settings import Settings
 
 class AppArgs(BaseModel):
     settings: Settings = Field(default_factory=Settings.from_env)
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Deployment name -> .options() overrides, for tests and experiments; "
+        "per-environment numbers belong in the Serve config YAML.",
+    )
 
 
 def build_app(args: AppArgs) -> Application:
     settings = args.settings
-    # mypy ignores what a class decorator returns: these classes are Serve Deployments, with .bind().
-    return Ingress.bind(settings, Preprocessor.bind(settings), AnimeGAN.bind(settings), ArtFilters.bind(), Matting.bind(settings))  # type: ignore[attr-defined]
+
+    def configured(deployment: Deployment) -> Deployment:
+        return deployment.options(**args.options.get(deployment.name, {}))
+
+    return configured(Ingress).bind(
+        settings,
+        configured(Preprocessor).bind(settings),
+        configured(AnimeGAN).bind(settings),
+        configured(ArtFilters).bind(),
+        configured(Matting).bind(settings),
+    )
 
 
 app = build_app(AppArgs())

@@ -21,7 +21,7 @@ from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
 from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
 from toonserve.art import FILTERS, get_filter
 from toonserve.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
-from toonserve.messages import Encoded, MatteOptions, OutputFormat, StageTiming, WorkingSize
+from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, StageTiming, WorkingSize
 from toonserve.models import ModelState
 from toonserve.settings import WEIGHTS_INSTALL_HINT, Settings
 
@@ -143,6 +143,22 @@ class Ingress:
                 raise error.cause from None
             raise
 
+    async def _prepare(self, data: bytes, max_side: int, working: WorkingSize | None, keep_image: bool) -> Prepared:
+        return await self._result(self.preprocessor.prepare.remote(data, max_side, working, keep_image))
+
+    async def _finish(
+        self, stage: DeploymentResponse, output_format: OutputFormat, options: MatteOptions | None = None
+    ) -> Encoded:
+        """Awaits a model stage, then composes and encodes its result.
+
+        Each stage is awaited here rather than handed on as a DeploymentResponse: Serve checks
+        max_queued_requests when a call is made, before its DeploymentResponse arguments resolve,
+        so a burst of chained calls would queue without bound at the model stage instead of
+        being refused with 503.
+        """
+        rendered = await self._result(stage)
+        return await self._result(self.preprocessor.finish.remote(rendered, output_format, options))
+
     async def _read_image(self, request: Request) -> bytes:
         limit = self.settings.max_bytes
         content_type = request.headers.get("content-type", "")
@@ -184,10 +200,8 @@ class Ingress:
     ) -> Response:
         if style not in ANIME_WEIGHTS:
             raise InvalidParameter(f"unknown style {style!r}; known: {', '.join(ANIME_WEIGHTS.names())}")
-        data = await self._read_image(request)
-        prepared = self.preprocessor.prepare.remote(data, max_side, WorkingSize(self.settings.anime_side), False)
-        rendered = self.anime.stylize.remote(prepared, style)
-        return image_response(await self._result(self.preprocessor.finish.remote(rendered, output_format, None)))
+        prepared = await self._prepare(await self._read_image(request), max_side, WorkingSize(self.settings.anime_side), False)
+        return image_response(await self._finish(self.anime.stylize.remote(prepared, style), output_format))
 
     @api.post("/v1/filters/{name}", openapi_extra=_IMAGE_BODY, summary="One OpenCV art filter")
     async def filter_effect(
@@ -199,28 +213,24 @@ class Ingress:
     ) -> Response:
         art_filter = get_filter(name)
         params = art_filter.parse(_filter_params(request, {"format", "max_side"}))
-        data = await self._read_image(request)
-        prepared = self.preprocessor.prepare.remote(data, max_side, None, True)
-        rendered = self.filters.apply.remote(prepared, name, params)
-        return image_response(await self._result(self.preprocessor.finish.remote(rendered, output_format, None)))
+        prepared = await self._prepare(await self._read_image(request), max_side, None, True)
+        return image_response(await self._finish(self.filters.apply.remote(prepared, name, params), output_format))
 
     @api.post("/v1/art", openapi_extra=_IMAGE_BODY, summary="All four filters of one photo, computed in parallel")
     async def art_effect(
         self, request: Request, output_format: FormatQuery = "png", max_side: MaxSideQuery = MAX_SIDE_DEFAULT
     ) -> JSONResponse:
-        data = await self._read_image(request)
-        prepared = self.preprocessor.prepare.remote(data, max_side, None, True)
-        encoded_by_name = {
-            name: self.preprocessor.finish.remote(self.filters.apply.remote(prepared, name, f.params()), output_format, None)
-            for name, f in FILTERS.items()
-        }
-        results: list[Encoded] = await asyncio.gather(*(self._result(r) for r in encoded_by_name.values()))
+        prepared = await self._prepare(await self._read_image(request), max_side, None, True)
+        stages = [
+            self._finish(self.filters.apply.remote(prepared, name, f.params()), output_format) for name, f in FILTERS.items()
+        ]
+        results: list[Encoded] = await asyncio.gather(*stages)
         images = {
             name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}"
-            for name, e in zip(encoded_by_name, results, strict=True)
+            for name, e in zip(FILTERS, results, strict=True)
         }
         timings = [results[0].timings[0]]
-        for name, encoded in zip(encoded_by_name, results, strict=True):
+        for name, encoded in zip(FILTERS, results, strict=True):
             timings += [encoded.timings[1], StageTiming(f"encode_{name}", encoded.timings[2].ms)]
         return JSONResponse({"images": images}, headers={"Server-Timing": ", ".join(t.header_entry() for t in timings)})
 
@@ -242,10 +252,10 @@ class Ingress:
         if output == "cutout" and output_format == "jpeg":
             raise InvalidParameter("a cutout keeps its transparency: ask for format=png or format=webp")
         options = MatteOptions(output, parse_colour(background), threshold, erode, feather)
-        data = await self._read_image(request)
-        prepared = self.preprocessor.prepare.remote(data, max_side, WorkingSize(U2NET_INPUT.size, square=True), True)
-        rendered = self.matting.matte.remote(prepared, model)
-        return image_response(await self._result(self.preprocessor.finish.remote(rendered, output_format, options)))
+        prepared = await self._prepare(
+            await self._read_image(request), max_side, WorkingSize(U2NET_INPUT.size, square=True), True
+        )
+        return image_response(await self._finish(self.matting.matte.remote(prepared, model), output_format, options))
 
     @api.get("/healthz", summary="Liveness: the ingress answers")
     async def healthz(self) -> dict[str, str]:

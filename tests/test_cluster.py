@@ -11,14 +11,9 @@ import pytest
 import ray
 from ray import serve
 from ray.cluster_utils import Cluster
-from ray.serve import Application
 from ray.util.state import list_actors
 
-from deployments.anime import AnimeGAN
-from deployments.filters import ArtFilters
-from deployments.ingress import Ingress
-from deployments.matting import Matting
-from deployments.preprocessor import Preprocessor
+from serve_app import AppArgs, build_app
 from tests.images import encode, photo
 from tests.serving import RUNTIME_ENV, free_port
 from toonserve.settings import Settings
@@ -38,15 +33,14 @@ class RunningCluster:
     gpu_node: str
 
 
-def placed_app(settings: Settings) -> Application:
-    """The graph of serve_app.build_app, with the placement a cluster's Serve config would give."""
-    return Ingress.options(ray_actor_options={"num_cpus": 0.05, **CPU_ONLY}).bind(
-        settings,
-        Preprocessor.options(ray_actor_options={"num_cpus": 0.2, **CPU_ONLY}).bind(settings),
-        AnimeGAN.options(ray_actor_options=ON_GPU).bind(settings),
-        ArtFilters.options(ray_actor_options={"num_cpus": 0.2, **CPU_ONLY}).bind(),
-        Matting.options(ray_actor_options=ON_GPU).bind(settings),
-    )
+PLACEMENT = {
+    "Ingress": {"ray_actor_options": {"num_cpus": 0.05, **CPU_ONLY}},
+    "Preprocessor": {"ray_actor_options": {"num_cpus": 0.2, **CPU_ONLY}},
+    "ArtFilters": {"ray_actor_options": {"num_cpus": 0.2, **CPU_ONLY}},
+    "AnimeGAN": {"ray_actor_options": ON_GPU},
+    "Matting": {"ray_actor_options": ON_GPU},
+}
+"""The placement a cluster's Serve config would give."""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def cluster(weights_dir: Path) -> Iterator[RunningCluster]:
         port = free_port()
         serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
         settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
-        serve.run(placed_app(settings), name="toonserve", route_prefix="/")
+        serve.run(build_app(AppArgs(settings=settings, options=PLACEMENT)), name="toonserve", route_prefix="/")
         yield RunningCluster(f"http://127.0.0.1:{port}", cpu_node.node_id, gpu_node.node_id)
     finally:
         serve.shutdown()

@@ -1,0 +1,55 @@
+"""Overload and timeouts over real HTTP: fast, polite refusals, and nothing left unanswered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from ray import serve
+
+from serve_app import AppArgs, build_app
+from tests.images import encode, photo
+from tests.serving import local_serve
+from toonserve.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+ONE_AT_A_TIME = {
+    "ArtFilters": {
+        "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
+        "max_ongoing_requests": 1,
+        "max_queued_requests": 1,
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def client(weights_dir: Path) -> Iterator[httpx.Client]:
+    settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
+    with local_serve() as url:
+        serve.run(build_app(AppArgs(settings=settings, options=ONE_AT_A_TIME)), name="tight", route_prefix="/tight")
+        hasty = settings.model_copy(update={"stage_timeout_s": 0.05})
+        serve.run(build_app(AppArgs(settings=hasty)), name="hasty", route_prefix="/hasty")
+        with httpx.Client(base_url=url, timeout=120) as http:
+            yield http
+
+
+def test_overload_is_refused_with_503_and_retry_after(client: httpx.Client) -> None:
+    data = encode(photo(1600, 1200), "JPEG")
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda _: client.post("/tight/v1/filters/oil_painting?max_side=1600", content=data), range(10)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) == {200, 503}, statuses
+    for response in responses:
+        if response.status_code == 503:
+            assert response.json()["error"]["code"] == "overloaded"
+            assert int(response.headers["retry-after"]) >= 1
+
+
+def test_a_slow_pipeline_times_out_with_504(client: httpx.Client) -> None:
+    response = client.post("/hasty/v1/filters/oil_painting?max_side=1600", content=encode(photo(1600, 1200), "JPEG"))
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "timeout"
