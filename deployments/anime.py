@@ -29,12 +29,13 @@ class AnimeGAN:
     """All four styles in one deployment; a batch mixes styles and shapes, grouped inside."""
 
     def __init__(self, settings: Settings, styles: list[str] | None = None) -> None:
-        placement = choose_device(gpu_assigned=bool(ray.get_gpu_ids()))
+        placement = choose_device(bool(ray.get_gpu_ids()), settings.precision)
         self._stylizer = AnimeStylizer(settings, styles or ANIME_WEIGHTS.names(), placement)
         self._stylizer.warm_up()
 
     def reconfigure(self, user_config: dict[str, object]) -> None:
-        apply_batch_config(self._batched, user_config)
+        config = apply_batch_config(self._batched, user_config)
+        self._stylizer.forward_batch = config.forward_batch or self._stylizer.bank.placement.forward_batch
 
     async def stylize(self, prepared: Prepared, style: str) -> Rendered:
         if prepared.working is None:

@@ -14,6 +14,7 @@ class BatchConfig(BaseModel):
     max_batch_size: int = Field(4, ge=1, le=64)
     batch_wait_timeout_s: float = Field(0.05, ge=0.0, le=5.0)
     threads: int = Field(0, ge=0, le=256, description="torch intra-op threads; 0 keeps torch's default")
+    forward_batch: int = Field(0, ge=0, le=256, description="images per forward pass; 0: 1 on CPU, the whole batch on GPU")
 
 
 class BatchTunable(Protocol):

@@ -29,12 +29,13 @@ class Matting:
     """U²-Net portrait matting; returns the matte, composed and encoded by the preprocessor."""
 
     def __init__(self, settings: Settings, models: list[str] | None = None) -> None:
-        placement = choose_device(gpu_assigned=bool(ray.get_gpu_ids()))
+        placement = choose_device(bool(ray.get_gpu_ids()), settings.precision)
         self._matter = Matter(settings, models or U2NET_WEIGHTS.names(), placement)
         self._matter.warm_up()
 
     def reconfigure(self, user_config: dict[str, object]) -> None:
-        apply_batch_config(self._batched, user_config)
+        config = apply_batch_config(self._batched, user_config)
+        self._matter.forward_batch = config.forward_batch or self._matter.bank.placement.forward_batch
 
     async def matte(self, prepared: Prepared, model: str) -> Rendered:
         if prepared.working is None or prepared.image is None:

@@ -38,6 +38,7 @@ class AnimeStylizer:
 
     def __init__(self, settings: Settings, styles: list[str], placement: Placement) -> None:
         self.bank = ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement)
+        self.forward_batch = placement.forward_batch
 
     def warm_up(self) -> None:
         self.run([(np.zeros((BUCKET, BUCKET, 3), np.uint8), style) for style in self.bank.loaded])
@@ -47,7 +48,7 @@ class AnimeStylizer:
 
     def run(self, items: list[AnimeItem]) -> list[Outcome]:
         """(styled image, batch size) per item, in order; a bad item or a failed group fails alone."""
-        return run_grouped(items, self._key, self._forward)
+        return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: AnimeItem) -> GroupKey:
         image, style = item
@@ -60,10 +61,11 @@ class AnimeStylizer:
 
     def _forward(self, key: GroupKey, items: list[AnimeItem]) -> list[np.ndarray]:
         style, shape = key
-        device = torch.device(self.bank.placement.device)
-        batch = torch.from_numpy(np.stack([pad_to(image, shape) for image, _ in items])).to(device)
-        with torch.inference_mode():
+        placement = self.bank.placement
+        batch = torch.from_numpy(np.stack([pad_to(image, shape) for image, _ in items])).to(torch.device(placement.device))
+        # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy.
+        with placement.inference():
             out = self.bank.get(style)(batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0)
-            out = ((out.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+            out = ((out.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
         styled = out.permute(0, 2, 3, 1).cpu().numpy()
         return [np.ascontiguousarray(s[: image.shape[0], : image.shape[1]]) for s, (image, _) in zip(styled, items, strict=True)]

@@ -1,10 +1,15 @@
-"""Which torch device a replica computes on, and an honest sentence saying why."""
+"""Where and how a replica computes: its torch device, its precision, and an honest sentence saying why."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -12,12 +17,33 @@ class Placement:
     device: str
     gpu_assigned: bool
     note: str
+    bf16: bool
+    """Autocast to bfloat16; weights stay fp32, the outputs are compared with fp32 in the tests."""
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        with torch.inference_mode(), torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
+            yield
+
+    @property
+    def forward_batch(self) -> int:
+        """Images per forward pass by default: on this kind of CPU, per-image cost grows with the batch."""
+        return 1 if self.device == "cpu" else 64
 
 
-def choose_device(gpu_assigned: bool) -> Placement:
+def _bf16_supported(device: str) -> bool:
+    if device == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def choose_device(gpu_assigned: bool, precision: Precision = "auto") -> Placement:
     """CUDA when torch sees one; otherwise the CPU, saying so when the scheduler promised a GPU."""
     if torch.cuda.is_available():
-        return Placement("cuda", gpu_assigned, f"cuda ({torch.cuda.get_device_name(0)})")
-    if gpu_assigned:
-        return Placement("cpu", True, "a GPU was assigned to this replica but torch sees none: serving on the CPU")
-    return Placement("cpu", False, "cpu")
+        device, where = "cuda", f"cuda ({torch.cuda.get_device_name(0)})"
+    elif gpu_assigned:
+        device, where = "cpu", "a GPU was assigned to this replica but torch sees none: serving on the CPU"
+    else:
+        device, where = "cpu", "cpu"
+    bf16 = precision == "bf16" or (precision == "auto" and _bf16_supported(device))
+    return Placement(device, gpu_assigned, f"{where}; {'bf16 autocast' if bf16 else 'fp32'}, channels_last", bf16)

@@ -25,6 +25,7 @@ class Matter:
         self.bank: ModelBank[U2Net] = ModelBank.load(
             settings, U2NET_WEIGHTS, model_names, lambda entry: ARCHITECTURES[entry.architecture](), placement
         )
+        self.forward_batch = placement.forward_batch
         device = torch.device(placement.device)
         self.mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1).to(device)
         self.std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1).to(device)
@@ -37,7 +38,7 @@ class Matter:
 
     def run(self, items: list[MatteItem]) -> list[Outcome]:
         """(matte, batch size) per item, in order; a bad item or a failed group fails alone."""
-        return run_grouped(items, self._key, self._forward)
+        return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: MatteItem) -> str:
         image, model = item
@@ -50,8 +51,8 @@ class Matter:
         batch = torch.from_numpy(np.stack([image for image, _ in items])).to(self.mean.device).permute(0, 3, 1, 2).float()
         # Official test script: each image divided by its own maximum, then ImageNet mean/std.
         peak = batch.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
-        with torch.inference_mode():
-            prediction = self.bank.get(model)((batch / peak - self.mean) / self.std)[:, 0]
+        with self.bank.placement.inference():
+            prediction = self.bank.get(model)((batch / peak - self.mean) / self.std)[:, 0].float()
             low = prediction.amin(dim=(1, 2), keepdim=True)
             high = prediction.amax(dim=(1, 2), keepdim=True)
             normalised = (prediction - low) / (high - low).clamp_min(1e-8)

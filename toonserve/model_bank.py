@@ -62,7 +62,8 @@ class ModelBank(Generic[ModuleT]):
                 logger.warning("%s %s unavailable: %s", registry.kind, name, error)
                 missing[name] = error.message
                 continue
-            model.module.to(torch.device(placement.device))
+            # Module.to takes memory_format (documented, and done at runtime); torch's stubs omit it.
+            model.module.to(torch.device(placement.device), memory_format=torch.channels_last)  # type: ignore[call-overload]
             loaded[name] = model
         return cls(registry, placement, loaded, missing)
 
@@ -86,11 +87,12 @@ def run_grouped(
     items: Sequence[ItemT],
     key_of: Callable[[ItemT], KeyT],
     forward: Callable[[KeyT, list[ItemT]], Sequence[np.ndarray]],
+    forward_batch: int,
 ) -> list[Outcome]:
-    """Runs `forward` once per group of items sharing a key, keeping the items' order.
+    """Runs `forward` on the items sharing a key, `forward_batch` at a time, keeping the items' order.
 
-    `key_of` validates an item and raises a ToonError for a bad one: that item fails alone,
-    and so does a group whose forward pass fails.
+    The size reported with each output is its group's. `key_of` validates an item and raises a
+    ToonError for a bad one: that item fails alone, and so does a group whose forward pass fails.
     """
     outcomes: list[Outcome] = [ToonError("not processed")] * len(items)
     groups: dict[KeyT, list[int]] = defaultdict(list)
@@ -101,7 +103,11 @@ def run_grouped(
             outcomes[index] = error
     for key, indices in groups.items():
         try:
-            outputs = forward(key, [items[i] for i in indices])
+            outputs = [
+                output
+                for start in range(0, len(indices), forward_batch)
+                for output in forward(key, [items[i] for i in indices[start : start + forward_batch]])
+            ]
         except RuntimeError as error:
             logger.exception("forward pass failed for a group of %d", len(indices))
             for i in indices:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,6 +22,8 @@ class Settings(BaseModel, frozen=True):
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     stage_timeout_s: float = 60.0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 autocast where the CPU has AVX512-BF16 or the GPU supports it, else fp32."""
     anime_side: int = 512
     """The long side AnimeGAN works at; its output is resized to the requested size."""
 

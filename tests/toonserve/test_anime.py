@@ -71,3 +71,32 @@ def test_states_report_origin(stylizer: AnimeStylizer) -> None:
     states = {s.name: s for s in stylizer.states()}
     assert states["paprika"].loaded
     assert states["paprika"].origin == "weights_dir"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_bf16_stays_within_35_db_of_fp32(weights_dir: Path) -> None:
+    settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
+    exact = AnimeStylizer(settings, ["paprika"], choose_device(gpu_assigned=False, precision="fp32"))
+    fast = AnimeStylizer(settings, ["paprika"], choose_device(gpu_assigned=False, precision="bf16"))
+    image = photo(192, 128, seed=9)
+    (reference,), (approximate,) = exact.run([(image, "paprika")]), fast.run([(image, "paprika")])
+    assert isinstance(reference, tuple)
+    assert isinstance(approximate, tuple)
+    assert psnr(reference[0], approximate[0]) >= 35.0
+
+
+def test_forward_batch_does_not_change_results(stylizer: AnimeStylizer) -> None:
+    items = [(photo(96, 64, seed=s), "paprika") for s in range(4)]
+    stylizer.forward_batch = 4
+    together = stylizer.run(items)
+    stylizer.forward_batch = 1
+    alone = stylizer.run(items)
+    for a, b in zip(together, alone, strict=True):
+        assert isinstance(a, tuple)
+        assert isinstance(b, tuple)
+        assert a[1] == b[1] == 4
+        assert np.abs(a[0].astype(int) - b[0].astype(int)).max() <= 2
