@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv run test lint typecheck weights serve-config
+.PHONY: venv run test lint typecheck weights serve-config bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ weights: $(STAMP)
 
 serve-config: $(STAMP)
 	$(PY) -m toonserve.cli build-config
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

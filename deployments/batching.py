@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import torch
@@ -13,7 +14,7 @@ class BatchConfig(BaseModel):
 
     max_batch_size: int = Field(4, ge=1, le=64)
     batch_wait_timeout_s: float = Field(0.05, ge=0.0, le=5.0)
-    threads: int = Field(0, ge=0, le=256, description="torch intra-op threads; 0 keeps torch's default")
+    threads: int = Field(0, ge=0, le=256, description="torch intra-op threads; 0: every core this process may run on")
     forward_batch: int = Field(0, ge=0, le=256, description="images per forward pass; 0: 1 on CPU, the whole batch on GPU")
 
 
@@ -29,6 +30,6 @@ def apply_batch_config(batched: BatchTunable, user_config: dict[str, object]) ->
     config = BatchConfig.model_validate(user_config)
     batched.set_max_batch_size(config.max_batch_size)
     batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: torch would use one core.
+    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     return config

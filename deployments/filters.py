@@ -4,6 +4,7 @@ import time
 
 from ray import serve
 
+from toonserve import art
 from toonserve.art import FilterParams, get_filter
 from toonserve.errors import InvalidImage
 from toonserve.messages import Prepared, Rendered, StageTiming
@@ -19,11 +20,16 @@ from toonserve.messages import Prepared, Rendered, StageTiming
 class ArtFilters:
     """The OpenCV filters; sync methods run in Serve's thread pool, and OpenCV releases the GIL."""
 
-    def apply(self, prepared: Prepared, name: str, params: FilterParams) -> Rendered:
+    def apply_group(self, prepared: Prepared, wanted: list[tuple[str, FilterParams]]) -> list[Rendered]:
+        """One Rendered per (filter, parameters), in order; filters that share work compute it once."""
         if prepared.image is None:
             raise InvalidImage("the filters need the decoded image at its output size")
-        art_filter = get_filter(name)
+        for name, _ in wanted:
+            get_filter(name)
         start = time.perf_counter()
-        image = art_filter.apply(prepared.image, params)
-        timing = StageTiming(name, (time.perf_counter() - start) * 1000.0)
-        return Rendered(image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
+        images = art.render(prepared.image, wanted)
+        timings = [StageTiming(name, (time.perf_counter() - start) * 1000.0) for name, _ in wanted]
+        return [
+            Rendered(image, prepared.output_size, alpha=prepared.alpha, timings=(*prepared.timings, timing))
+            for image, timing in zip(images, timings, strict=True)
+        ]

@@ -19,9 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
 from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
-from toonserve.art import FILTERS, get_filter
+from toonserve.art import FILTERS, get_filter, parallel_groups
 from toonserve.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
-from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, StageTiming, WorkingSize
+from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, StageTiming, WorkingSize
 from toonserve.models import ModelState
 from toonserve.settings import WEIGHTS_INSTALL_HINT, Settings
 
@@ -156,7 +156,9 @@ class Ingress:
         so a burst of chained calls would queue without bound at the model stage instead of
         being refused with 503.
         """
-        rendered = await self._result(stage)
+        return await self._encode(await self._result(stage), output_format, options)
+
+    async def _encode(self, rendered: Rendered, output_format: OutputFormat, options: MatteOptions | None = None) -> Encoded:
         return await self._result(self.preprocessor.finish.remote(rendered, output_format, options))
 
     async def _read_image(self, request: Request) -> bytes:
@@ -214,17 +216,25 @@ class Ingress:
         art_filter = get_filter(name)
         params = art_filter.parse(_filter_params(request, {"format", "max_side"}))
         prepared = await self._prepare(await self._read_image(request), max_side, None, True)
-        return image_response(await self._finish(self.filters.apply.remote(prepared, name, params), output_format))
+        (rendered,) = await self._result(self.filters.apply_group.remote(prepared, [(name, params)]))
+        return image_response(await self._encode(rendered, output_format))
 
     @api.post("/v1/art", openapi_extra=_IMAGE_BODY, summary="All four filters of one photo, computed in parallel")
     async def art_effect(
         self, request: Request, output_format: FormatQuery = "png", max_side: MaxSideQuery = MAX_SIDE_DEFAULT
     ) -> JSONResponse:
         prepared = await self._prepare(await self._read_image(request), max_side, None, True)
-        stages = [
-            self._finish(self.filters.apply.remote(prepared, name, f.params()), output_format) for name, f in FILTERS.items()
-        ]
-        results: list[Encoded] = await asyncio.gather(*stages)
+        groups = parallel_groups(list(FILTERS))
+        rendered_groups = await asyncio.gather(
+            *(
+                self._result(self.filters.apply_group.remote(prepared, [(n, FILTERS[n].params()) for n in group]))
+                for group in groups
+            )
+        )
+        rendered = {
+            name: r for group, found in zip(groups, rendered_groups, strict=True) for name, r in zip(group, found, strict=True)
+        }
+        results: list[Encoded] = await asyncio.gather(*(self._encode(rendered[name], output_format) for name in FILTERS))
         images = {
             name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}"
             for name, e in zip(FILTERS, results, strict=True)

@@ -7,25 +7,12 @@ import io
 import numpy as np
 from PIL import Image
 
+from bench.photos import synthetic_photo
+
 
 def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """RGB uint8 HWC: smooth gradients plus a few filled shapes, so filters have edges to find."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack(
-        [
-            128 + 100 * np.sin(xs / max(width, 1) * 6.0 + seed),
-            128 + 100 * np.cos(ys / max(height, 1) * 5.0 + seed),
-            128 + 80 * np.sin((xs + ys) / max(width + height, 1) * 8.0),
-        ],
-        axis=2,
-    )
-    for _ in range(6):
-        cx, cy = rng.integers(0, width), rng.integers(0, height)
-        radius = max(2, min(width, height) // int(rng.integers(4, 9)))
-        mask = (xs - cx) ** 2 + (ys - cy) ** 2 < radius**2
-        image[mask] = rng.integers(0, 256, 3)
-    return np.clip(image, 0, 255).astype(np.uint8)
+    """RGB uint8 HWC: smooth gradients plus a few filled discs (the benchmarks' generator)."""
+    return synthetic_photo(width, height, seed)
 
 
 def encode(image: np.ndarray | Image.Image, fmt: str, **save_args: object) -> bytes:

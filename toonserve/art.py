@@ -40,14 +40,18 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def sketches(image: np.ndarray, params: SketchParams) -> tuple[np.ndarray, np.ndarray]:
+    """(pencil sketch, colour pencil): one cv2.pencilSketch call yields both."""
+    gray, color = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), _rgb(color)
+
+
 def pencil_sketch(image: np.ndarray, params: SketchParams) -> np.ndarray:
-    gray, _ = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
-    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    return sketches(image, params)[0]
 
 
 def color_pencil(image: np.ndarray, params: SketchParams) -> np.ndarray:
-    _, color = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
-    return _rgb(color)
+    return sketches(image, params)[1]
 
 
 def oil_painting(image: np.ndarray, params: OilParams) -> np.ndarray:
@@ -93,3 +97,26 @@ def get_filter(name: str) -> ArtFilter:
         return FILTERS[name]
     except KeyError:
         raise InvalidParameter(f"unknown filter {name!r}; known: {', '.join(FILTERS)}") from None
+
+
+SKETCHES = ("pencil_sketch", "color_pencil")
+
+
+def render(image: np.ndarray, wanted: list[tuple[str, FilterParams]]) -> list[np.ndarray]:
+    """Applies several filters to one image; the two sketches with equal parameters share one pencilSketch."""
+    shared: dict[FilterParams, tuple[np.ndarray, np.ndarray]] = {}
+    outputs = []
+    for name, params in wanted:
+        if name in SKETCHES and isinstance(params, SketchParams):
+            if params not in shared:
+                shared[params] = sketches(image, params)
+            outputs.append(shared[params][SKETCHES.index(name)])
+        else:
+            outputs.append(get_filter(name).apply(image, params))
+    return outputs
+
+
+def parallel_groups(names: list[str]) -> list[list[str]]:
+    """The filters to compute together: both sketches in one group, every other filter alone."""
+    together = [name for name in names if name in SKETCHES]
+    return ([together] if together else []) + [[name] for name in names if name not in SKETCHES]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.images import photo
-from toonserve.art import FILTERS
+from toonserve.art import FILTERS, parallel_groups, render
 from toonserve.errors import InvalidParameter
 
 GOLDEN = Path(__file__).parent / "golden_filters.json"
@@ -59,3 +59,14 @@ def test_bad_filter_parameters_are_refused() -> None:
         FILTERS["watercolor"].parse({"sigma_s": "-3"})
     with pytest.raises(InvalidParameter, match="colour"):
         FILTERS["oil_painting"].parse({"colour": "red"})
+
+
+def test_render_shares_the_sketch_and_matches_each_filter() -> None:
+    image = photo(96, 64, seed=2)
+    wanted = [(name, FILTERS[name].params()) for name in FILTERS]
+    for (name, params), out in zip(wanted, render(image, wanted), strict=True):
+        assert np.array_equal(out, FILTERS[name].apply(image, params)), name
+
+
+def test_parallel_groups_put_the_sketches_together() -> None:
+    assert parallel_groups(list(FILTERS)) == [["pencil_sketch", "color_pencil"], ["oil_painting"], ["watercolor"]]

@@ -1,0 +1,236 @@
+"""`python -m bench`: raw, served and baseline, one after another on this machine, then the ratios.
+
+Writes bench/results/<timestamp>.json and prints a table. Figures from different runs on a shared
+machine are not comparable: compare the ratios inside one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import ray
+import torch
+from ray import serve
+from rich.console import Console
+from rich.table import Table
+
+from bench import raw
+from bench.load import LoadResult, run_load
+from bench.photos import jpeg, photo
+from bench.raw import RawReport
+from models.weights import WeightsLocations
+from serve_app import AppArgs, build_app
+from toonserve.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+CORES = os.cpu_count() or 1
+
+
+def workloads() -> dict[str, tuple[str, bytes]]:
+    """name -> (path and query, JPEG body): the same photos for toonserve and the baseline."""
+    landscape, _ = photo(1024, 768)
+    hd, _ = photo(1920, 1080)
+    square, _ = photo(512, 512)
+    return {
+        "anime": ("/v1/anime?max_side=512", jpeg(landscape)),
+        "art": ("/v1/art?max_side=1920", jpeg(hd)),
+        "matte_u2netp": ("/v1/matte?model=u2netp&max_side=320", jpeg(square)),
+        "matte_u2net_human_seg": ("/v1/matte?model=u2net_human_seg&max_side=320", jpeg(square)),
+    }
+
+
+def levels(name: str, quick: bool) -> list[tuple[int, int]]:
+    """(concurrency, requests) per load level."""
+    concurrency = [1, 4] if quick else ([1, 4, 8, 16] if name == "anime" else [1, 4, 16])
+    return [(c, max(4, 2 * c) if quick else max(8, 3 * c)) for c in concurrency]
+
+
+Runs = dict[str, list[LoadResult]]
+
+
+def drive(base_url: str, quick: bool) -> Runs:
+    results: Runs = {}
+    for name, (path, body) in workloads().items():
+        run_load(base_url + path, body, 1, 2)  # warm-up
+        results[name] = []
+        for concurrency, requests in levels(name, quick):
+            outcome = run_load(base_url + path, body, concurrency, requests)
+            results[name].append(outcome)
+            print(f"  {name} c={concurrency}: {outcome.images_per_s:.2f} img/s, p50 {outcome.p50_ms:.0f} ms, {outcome.statuses}")
+    return results
+
+
+def replica_memory_mb() -> dict[str, dict[str, float]]:
+    """RSS and USS of each replica process. RSS counts the object store's shared pages a replica
+    has mapped; USS is the memory that is the replica's alone."""
+    memory: dict[str, dict[str, float]] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "ServeReplica:toonserve:" not in command:
+            continue
+        name = command.split("ServeReplica:toonserve:")[1].split()[0]
+        info = process.memory_full_info()
+        memory[f"{name} (pid {process.pid})"] = {"rss": info.rss / 2**20, "uss": info.uss / 2**20}
+    return memory
+
+
+@contextmanager
+def served(settings: Settings, port: int) -> Iterator[str]:
+    ray.init(num_cpus=CORES, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app(AppArgs(settings=settings)), name="toonserve", route_prefix="/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@contextmanager
+def baseline(port: int) -> Iterator[str]:
+    server = subprocess.Popen([sys.executable, "-m", "bench.baseline", "--port", str(port)], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@dataclass
+class Report:
+    quick: bool
+    machine: dict[str, str | int]
+    raw: RawReport
+    served: Runs = field(default_factory=dict)
+    baseline: Runs = field(default_factory=dict)
+    replica_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def at(self, side: Runs, workload: str, concurrency: int) -> LoadResult:
+        return next(r for r in side[workload] if r.concurrency == concurrency)
+
+    def compute_ratios(self) -> None:
+        anime_c = max(c for c, _ in levels("anime", self.quick) if c <= 8)
+        matte_c = max(c for c, _ in levels("matte", self.quick))
+        served_anime = self.at(self.served, "anime", anime_c).images_per_s
+        self.ratios = {
+            f"anime c{anime_c}: served / baseline": served_anime / self.at(self.baseline, "anime", anime_c).images_per_s,
+            f"anime c{anime_c}: served / raw (bf16-cl, 512x384, batch 1)": served_anime
+            / self.raw.rate("anime", (512, 384), "bf16-cl"),
+            "art c4: served / baseline throughput": self.at(self.served, "art", 4).images_per_s
+            / self.at(self.baseline, "art", 4).images_per_s,
+            "art c1: baseline p50 / served p50 latency": self.at(self.baseline, "art", 1).p50_ms
+            / self.at(self.served, "art", 1).p50_ms,
+        }
+        for model in ("u2netp", "u2net_human_seg"):
+            served_matte = self.at(self.served, f"matte_{model}", matte_c).images_per_s
+            self.ratios[f"matte {model} c{matte_c}: served / raw (bf16-cl, batch 1)"] = served_matte / self.raw.rate(
+                model, (320, 320), "bf16-cl"
+            )
+
+
+def print_report(report: Report) -> None:
+    console = Console(width=170)
+    peaks = report.raw.peak_gflops
+    table = Table(title=f"raw (peak GEMM: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s)")
+    for column in ("model", "size", "batch", "variant", "ms/img", "img/s", "GFLOP/s", "÷ peak", "PSNR dB"):
+        table.add_column(column, justify="right")
+    for m in report.raw.models:
+        peak = peaks["bf16" if m.variant.startswith("bf16") else "fp32"]
+        achieved = m.achieved_gflops or 0.0
+        table.add_row(
+            m.model, f"{m.width}x{m.height}", str(m.batch), m.variant, f"{m.ms_per_image:.0f}", f"{m.images_per_s:.2f}",
+            f"{achieved:.0f}", f"{achieved / peak:.2f}", "ref" if m.psnr_db is None else f"{m.psnr_db:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    filters = report.raw.filters_1920x1080_ms
+    console.print(
+        f"filters on 1920x1080, ms: {', '.join(f'{k} {v:.0f}' for k, v in filters.items())}; serial {sum(filters.values()):.0f}"
+    )
+    load = Table(title="served vs baseline over HTTP")
+    for column in (
+        "workload",
+        "conc.",
+        "served img/s",
+        "baseline img/s",
+        "served p50/p95/p99 ms",
+        "baseline p50/p95/p99 ms",
+        "non-200",
+    ):
+        load.add_column(column, justify="right")
+    for name, runs in report.served.items():
+        for run in runs:
+            base = report.at(report.baseline, name, run.concurrency)
+            errors = {f"served {k}": v for k, v in run.statuses.items() if k != "200"}
+            errors |= {f"baseline {k}": v for k, v in base.statuses.items() if k != "200"}
+            load.add_row(
+                name, str(run.concurrency), f"{run.images_per_s:.2f}", f"{base.images_per_s:.2f}",
+                f"{run.p50_ms:.0f}/{run.p95_ms:.0f}/{run.p99_ms:.0f}", f"{base.p50_ms:.0f}/{base.p95_ms:.0f}/{base.p99_ms:.0f}",
+                str(errors or "-"),
+            )  # fmt: skip
+    console.print(load)
+    summary = Table(title="ratios")
+    summary.add_column("ratio")
+    summary.add_column("value", justify="right")
+    for name, value in report.ratios.items():
+        summary.add_row(name, f"{value:.2f}")
+    console.print(summary)
+    memory = ", ".join(f"{name}: RSS {m['rss']:.0f} / USS {m['uss']:.0f}" for name, m in report.replica_memory_mb.items())
+    console.print(f"replica memory after the served run, MB: {memory}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes, batches, levels and requests (a smoke run)")
+    parser.add_argument("--port", type=int, default=8300)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    if settings.weights_dir is None:
+        settings = settings.model_copy(update={"random_weights": True, "download_weights": False})
+    print(f"raw: in-process inference ({'seeded random' if settings.random_weights else 'real'} weights)")
+    machine: dict[str, str | int] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": CORES,
+        "torch": torch.__version__,
+    }
+    report = Report(
+        args.quick, machine, raw.run(WeightsLocations(weights_dir=settings.weights_dir), quick=args.quick, threads=CORES)
+    )
+    print("served: toonserve on a local Ray")
+    with served(settings, args.port) as url:
+        report.served = drive(url, args.quick)
+        report.replica_memory_mb = replica_memory_mb()
+    print("baseline: Flask + multiprocessing.Pool")
+    with baseline(args.port + 1) as url:
+        report.baseline = drive(url, args.quick)
+    report.compute_ratios()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(asdict(report), indent=2))
+    print_report(report)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""A closed-loop HTTP load generator: `concurrency` clients send `requests` posts in all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    concurrency: int
+    requests: int
+    ok: int
+    wall_s: float
+    images_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+
+
+async def _load(url: str, body: bytes, concurrency: int, requests: int, timeout_s: float) -> LoadResult:
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    remaining = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
+
+        async def worker() -> None:
+            for _ in remaining:
+                start = time.perf_counter()
+                try:
+                    response = await client.post(url, content=body)
+                    statuses[str(response.status_code)] += 1
+                except httpx.HTTPError as error:
+                    statuses[type(error).__name__] += 1
+                latencies.append((time.perf_counter() - start) * 1e3)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    ok = statuses.get("200", 0)
+    p50, p95, p99 = (float(np.percentile(latencies, q)) for q in (50, 95, 99))
+    return LoadResult(concurrency, requests, ok, wall, ok / wall, p50, p95, p99, dict(statuses))
+
+
+def run_load(url: str, body: bytes, concurrency: int, requests: int, timeout_s: float = 300.0) -> LoadResult:
+    return asyncio.run(_load(url, body, concurrency, requests, timeout_s))

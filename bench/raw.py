@@ -1,0 +1,174 @@
+"""Section 1, raw: each model's inference in this process, by variant and batch, and the machine's GEMM peak."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.photos import photo
+from models.animegan import ANIME_WEIGHTS, AnimeGenerator
+from models.registry import WeightsEntry
+from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
+from models.weights import WeightsLocations, load_weights, seeded_init
+from toonserve.art import FILTERS
+from toonserve.errors import WeightsMissing
+
+Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl"]
+
+
+@dataclass(frozen=True)
+class RawResult:
+    model: str
+    width: int
+    height: int
+    batch: int
+    variant: str
+    ms_per_image: float
+    images_per_s: float
+    gflop_per_image: float | None
+    achieved_gflops: float | None
+    psnr_db: float | None
+    """Against fp32 NCHW on the same weights and pixels; None for the reference itself."""
+
+
+@dataclass(frozen=True)
+class RawReport:
+    peak_gflops: dict[str, float]
+    weights: dict[str, str]
+    models: list[RawResult]
+    filters_1920x1080_ms: dict[str, float]
+
+    def rate(self, model: str, size: tuple[int, int], variant: str) -> float:
+        """images/s at batch 1."""
+        return next(
+            m.images_per_s for m in self.models if (m.model, (m.width, m.height), m.variant, m.batch) == (model, size, variant, 1)
+        )
+
+
+def peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def forward_flops(module: nn.Module, x: torch.Tensor) -> float:
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return float(counter.get_total_flops())
+
+
+def psnr(reference: np.ndarray, other: np.ndarray, peak: float = 255.0) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - other.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+def prepared(module: nn.Module, variant: Variant) -> nn.Module:
+    if variant == "fp32-nchw":
+        return module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+def timed(module: nn.Module, x: torch.Tensor, variant: Variant, repeats: int) -> tuple[float, torch.Tensor]:
+    """Seconds per forward pass (after one warm-up), and the last output in fp32."""
+    if variant != "fp32-nchw":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16-cl"):
+        out = module(x)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            out = module(x)
+        elapsed = (time.perf_counter() - start) / repeats
+    return elapsed, out.float()
+
+
+def load_or_seed(module: nn.Module, entry: WeightsEntry, locations: WeightsLocations) -> tuple[nn.Module, str]:
+    try:
+        loaded = load_weights(module, entry, locations)
+    except WeightsMissing:
+        return seeded_init(module, 0), "seeded random"
+    return loaded.module, f"{entry.name} ({loaded.source.origin})"
+
+
+def _run_model(
+    name: str,
+    module: nn.Module,
+    inputs: dict[tuple[int, int], torch.Tensor],
+    to_pixels: Callable[[torch.Tensor], np.ndarray],
+    variants: list[Variant],
+    batches: list[int],
+    repeats: int,
+) -> list[RawResult]:
+    results = []
+    for (width, height), x1 in inputs.items():
+        flops = forward_flops(module, x1) / 1e9
+        reference: np.ndarray | None = None
+        for variant in variants:
+            model = prepared(module, variant)
+            for batch in batches:
+                seconds, out = timed(model, x1.repeat(batch, 1, 1, 1), variant, repeats)
+                pixels = to_pixels(out[:1])
+                if variant == "fp32-nchw" and batch == 1:
+                    reference = pixels
+                quality = None if reference is None or variant == "fp32-nchw" else psnr(reference, pixels)
+                per_image = seconds / batch
+                results.append(
+                    RawResult(
+                        name, width, height, batch, variant, per_image * 1e3, 1 / per_image, flops, flops / per_image, quality
+                    )
+                )
+    return results
+
+
+def run(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
+    torch.set_num_threads(threads)
+    peaks = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
+    repeats = 1 if quick else 3
+    batches = [1] if quick else [1, 4]
+    variants: list[Variant] = ["fp32-nchw", "fp32-cl", "bf16-cl"]
+    results: list[RawResult] = []
+    sources: dict[str, str] = {}
+
+    generator, sources["anime"] = load_or_seed(AnimeGenerator(), ANIME_WEIGHTS.get("face_paint_512_v2"), locations)
+    anime_inputs = {}
+    for size in [(512, 512), (512, 384)]:
+        image, sources["photo"] = photo(*size)
+        anime_inputs[size] = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+    def anime_pixels(out: torch.Tensor) -> np.ndarray:
+        return ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+    results += _run_model("anime", generator, anime_inputs, anime_pixels, variants, batches, repeats)
+
+    image, _ = photo(U2NET_INPUT.size, U2NET_INPUT.size)
+    matte_input = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float()
+    mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1)
+    std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1)
+    matte_input = (matte_input / matte_input.max() - mean) / std
+
+    def matte_pixels(out: torch.Tensor) -> np.ndarray:
+        return (out[0, 0] * 255.0).numpy()
+
+    for name in ("u2netp", "u2net_human_seg"):
+        entry = U2NET_WEIGHTS.get(name)
+        net, sources[name] = load_or_seed(ARCHITECTURES[entry.architecture](), entry, locations)
+        matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl"]
+        results += _run_model(name, net, {(320, 320): matte_input}, matte_pixels, matte_variants, batches, repeats)
+
+    hd, _ = photo(1920, 1080)
+    filters = {}
+    for name, art_filter in FILTERS.items():
+        start = time.perf_counter()
+        for _ in range(repeats):
+            art_filter.apply(hd, art_filter.params())
+        filters[name] = (time.perf_counter() - start) / repeats * 1e3
+    return RawReport(peaks, sources, results, filters)
