@@ -11,6 +11,7 @@ from models.animegan import ANIME_WEIGHTS
 from toonserve.anime import AnimeItem, AnimeStylizer
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
+from toonserve.memory import return_large_blocks_to_the_os
 from toonserve.messages import Prepared, Rendered, StageTiming
 from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
@@ -29,6 +30,7 @@ class AnimeGAN:
     """All four styles in one deployment; a batch mixes styles and shapes, grouped inside."""
 
     def __init__(self, settings: Settings, styles: list[str] | None = None) -> None:
+        return_large_blocks_to_the_os()
         placement = choose_device(bool(ray.get_gpu_ids()), settings.precision)
         self._stylizer = AnimeStylizer(settings, styles or ANIME_WEIGHTS.names(), placement)
         self._stylizer.warm_up()

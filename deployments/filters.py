@@ -7,6 +7,7 @@ from ray import serve
 from toonserve import art
 from toonserve.art import FilterParams, get_filter
 from toonserve.errors import InvalidImage
+from toonserve.memory import return_large_blocks_to_the_os
 from toonserve.messages import Prepared, Rendered, StageTiming
 
 
@@ -19,6 +20,9 @@ from toonserve.messages import Prepared, Rendered, StageTiming
 )
 class ArtFilters:
     """The OpenCV filters; sync methods run in Serve's thread pool, and OpenCV releases the GIL."""
+
+    def __init__(self) -> None:
+        return_large_blocks_to_the_os()
 
     def apply_group(self, prepared: Prepared, wanted: list[tuple[str, FilterParams]]) -> list[Rendered]:
         """One Rendered per (filter, parameters), in order; filters that share work compute it once."""

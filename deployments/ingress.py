@@ -21,6 +21,7 @@ from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
 from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
 from toonserve.art import FILTERS, get_filter, parallel_groups
 from toonserve.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
+from toonserve.memory import return_large_blocks_to_the_os
 from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, StageTiming, WorkingSize
 from toonserve.models import ModelState
 from toonserve.settings import WEIGHTS_INSTALL_HINT, Settings
@@ -122,6 +123,7 @@ class Ingress:
         filters: DeploymentHandle,
         matting: DeploymentHandle,
     ) -> None:
+        return_large_blocks_to_the_os()
         self.settings = settings
         self.preprocessor = preprocessor
         self.anime = anime

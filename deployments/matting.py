@@ -11,6 +11,7 @@ from models.u2net import U2NET_WEIGHTS
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
 from toonserve.matting import MatteItem, Matter
+from toonserve.memory import return_large_blocks_to_the_os
 from toonserve.messages import Prepared, Rendered, StageTiming
 from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
@@ -29,6 +30,7 @@ class Matting:
     """U²-Net portrait matting; returns the matte, composed and encoded by the preprocessor."""
 
     def __init__(self, settings: Settings, models: list[str] | None = None) -> None:
+        return_large_blocks_to_the_os()
         placement = choose_device(bool(ray.get_gpu_ids()), settings.precision)
         self._matter = Matter(settings, models or U2NET_WEIGHTS.names(), placement)
         self._matter.warm_up()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from ray import serve
 
+from toonserve.memory import return_large_blocks_to_the_os
 from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
 from toonserve.preprocess import ImageProcessor
 from toonserve.settings import Settings
@@ -19,6 +20,7 @@ class Preprocessor:
     """Decode, resize and encode, so that the model replicas do model work only."""
 
     def __init__(self, settings: Settings) -> None:
+        return_large_blocks_to_the_os()
         self._processor = ImageProcessor(settings)
 
     def prepare(self, data: bytes, max_side: int, working: WorkingSize | None, keep_image: bool) -> Prepared:
