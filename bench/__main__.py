@@ -200,14 +200,51 @@ def print_report(report: Report) -> None:
     console.print(f"replica memory after the served run, MB: {memory}")
 
 
+def soak(settings: Settings, port: int, seconds: float) -> Path:
+    """A steady mixed load for `seconds`; each replica's memory at the start and at the end."""
+    with served(settings, port) as url:
+        for path, body in workloads().values():
+            run_load(url + path, body, 1, 2)
+        start_memory = replica_memory_mb()
+        statuses: dict[str, int] = {}
+        deadline = time.monotonic() + seconds
+        rounds = 0
+        while time.monotonic() < deadline:
+            for path, body in workloads().values():
+                outcome = run_load(url + path, body, 4, 8)
+                for status, count in outcome.statuses.items():
+                    statuses[status] = statuses.get(status, 0) + count
+            rounds += 1
+            print(f"  {time.monotonic() - deadline + seconds:.0f} s: {statuses}")
+        end_memory = replica_memory_mb()
+    result = {"seconds": seconds, "rounds": rounds, "statuses": statuses, "start_mb": start_memory, "end_mb": end_memory}
+    output = RESULTS / f"soak-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    output.write_text(json.dumps(result, indent=2))
+    table = Table(title=f"replica memory over a {seconds:.0f} s steady run (MB)")
+    for column in ("replica", "RSS start", "RSS end", "USS start", "USS end"):
+        table.add_column(column, justify="right")
+    for name, start in start_memory.items():
+        end = end_memory.get(name, {"rss": float("nan"), "uss": float("nan")})
+        table.add_row(name, f"{start['rss']:.0f}", f"{end['rss']:.0f}", f"{start['uss']:.0f}", f"{end['uss']:.0f}")
+    Console(width=170).print(table)
+    return output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes, batches, levels and requests (a smoke run)")
     parser.add_argument("--port", type=int, default=8300)
+    parser.add_argument(
+        "--soak", type=float, metavar="SECONDS", help="only a steady mixed load this long, reporting replica memory"
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     if settings.weights_dir is None:
         settings = settings.model_copy(update={"random_weights": True, "download_weights": False})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.soak:
+        print(f"wrote {soak(settings, args.port, args.soak)}")
+        return
     print(f"raw: in-process inference ({'seeded random' if settings.random_weights else 'real'} weights)")
     machine: dict[str, str | int] = {
         "cpu": platform.processor() or platform.machine(),
@@ -225,7 +262,6 @@ def main() -> None:
     with baseline(args.port + 1) as url:
         report.baseline = drive(url, args.quick)
     report.compute_ratios()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))
     print_report(report)
