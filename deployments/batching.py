@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from typing import Protocol
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -13,8 +11,8 @@ class BatchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_batch_size: int = Field(4, ge=1, le=64)
-    batch_wait_timeout_s: float = Field(0.05, ge=0.0, le=5.0)
-    threads: int = Field(0, ge=0, le=256, description="torch intra-op threads; 0: every core this process may run on")
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=5.0)
+    threads: int = Field(0, ge=0, le=256, description="torch intra-op threads of the forward thread; 0: every core it may use")
     forward_batch: int = Field(0, ge=0, le=256, description="images per forward pass; 0: 1 on CPU, the whole batch on GPU")
 
 
@@ -30,6 +28,4 @@ def apply_batch_config(batched: BatchTunable, user_config: dict[str, object]) ->
     config = BatchConfig.model_validate(user_config)
     batched.set_max_batch_size(config.max_batch_size)
     batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
-    # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: torch would use one core.
-    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     return config

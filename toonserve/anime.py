@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
-from toonserve.device import Placement
+from toonserve.device import Placement, available_cores, use_threads
 from toonserve.errors import InvalidImage
 from toonserve.model_bank import ModelBank, Outcome, run_grouped
 from toonserve.models import ModelState
@@ -39,6 +39,7 @@ class AnimeStylizer:
     def __init__(self, settings: Settings, styles: list[str], placement: Placement) -> None:
         self.bank = ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement)
         self.forward_batch = placement.forward_batch
+        self.threads = available_cores()
 
     def warm_up(self) -> None:
         self.run([(np.zeros((BUCKET, BUCKET, 3), np.uint8), style) for style in self.bank.loaded])
@@ -48,6 +49,7 @@ class AnimeStylizer:
 
     def run(self, items: list[AnimeItem]) -> list[Outcome]:
         """(styled image, batch size) per item, in order; a bad item or a failed group fails alone."""
+        use_threads(self.threads)
         return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: AnimeItem) -> GroupKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +30,21 @@ class Placement:
     def forward_batch(self) -> int:
         """Images per forward pass by default: on this kind of CPU, per-image cost grows with the batch."""
         return 1 if self.device == "cpu" else 64
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def use_threads(count: int) -> None:
+    """Sets torch's intra-op threads for the calling thread.
+
+    OpenMP keeps the count per thread: a thread that has already run torch ignores a
+    set_num_threads made on another one, and Ray starts a fractional-CPU replica with
+    OMP_NUM_THREADS=1. So the thread that runs the forward pass sets it, every batch.
+    """
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def _bf16_supported(device: str) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS, U2Net
-from toonserve.device import Placement
+from toonserve.device import Placement, available_cores, use_threads
 from toonserve.errors import InvalidImage
 from toonserve.model_bank import ModelBank, Outcome, run_grouped
 from toonserve.models import ModelState
@@ -26,6 +26,7 @@ class Matter:
             settings, U2NET_WEIGHTS, model_names, lambda entry: ARCHITECTURES[entry.architecture](), placement
         )
         self.forward_batch = placement.forward_batch
+        self.threads = available_cores()
         device = torch.device(placement.device)
         self.mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1).to(device)
         self.std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1).to(device)
@@ -38,6 +39,7 @@ class Matter:
 
     def run(self, items: list[MatteItem]) -> list[Outcome]:
         """(matte, batch size) per item, in order; a bad item or a failed group fails alone."""
+        use_threads(self.threads)
         return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: MatteItem) -> str:
