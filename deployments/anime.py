@@ -10,7 +10,7 @@ from ray import serve
 from deployments.batching import BatchConfig, apply_batch_config
 from models.animegan import ANIME_WEIGHTS
 from toonserve.anime import AnimeItem, AnimeStylizer
-from toonserve.device import available_cores, choose_device
+from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
 from toonserve.messages import Prepared, Rendered, StageTiming
 from toonserve.model_bank import Outcome
@@ -38,9 +38,8 @@ class AnimeGAN:
 
     def reconfigure(self, user_config: dict[str, object]) -> None:
         config = apply_batch_config(self._batched, user_config)
-        self._stylizer.forward_batch = config.forward_batch or self._stylizer.bank.placement.forward_batch
-        # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: say how many cores to use.
-        self._stylizer.threads = config.threads or available_cores()
+        # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: the runner says how many cores to use.
+        self._stylizer.tune(config.forward_batch, config.threads)
 
     async def stylize(self, prepared: Prepared, style: str) -> Rendered:
         if prepared.working is None:

@@ -9,7 +9,7 @@ from ray import serve
 
 from deployments.batching import BatchConfig, apply_batch_config
 from models.u2net import U2NET_WEIGHTS
-from toonserve.device import available_cores, choose_device
+from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
 from toonserve.matting import MatteItem, Matter
 from toonserve.messages import Prepared, Rendered, StageTiming
@@ -38,9 +38,8 @@ class Matting:
 
     def reconfigure(self, user_config: dict[str, object]) -> None:
         config = apply_batch_config(self._batched, user_config)
-        self._matter.forward_batch = config.forward_batch or self._matter.bank.placement.forward_batch
-        # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: say how many cores to use.
-        self._matter.threads = config.threads or available_cores()
+        # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: the runner says how many cores to use.
+        self._matter.tune(config.forward_batch, config.threads)
 
     async def matte(self, prepared: Prepared, model: str) -> Rendered:
         if prepared.working is None or prepared.image is None:

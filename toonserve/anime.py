@@ -8,10 +8,9 @@ import numpy as np
 import torch
 
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
-from toonserve.device import Placement, available_cores, use_threads
+from toonserve.device import Placement
 from toonserve.errors import InvalidImage
-from toonserve.model_bank import ModelBank, Outcome, run_grouped
-from toonserve.models import ModelState
+from toonserve.model_bank import BankRunner, ModelBank
 from toonserve.settings import Settings
 
 BUCKET = 32
@@ -33,24 +32,14 @@ def pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.pad(image, ((0, shape[0] - height), (0, shape[1] - width), (0, 0)), mode="symmetric")
 
 
-class AnimeStylizer:
-    """One generator per style, all loaded at construction; runs batches of (image, style)."""
+class AnimeStylizer(BankRunner[AnimeGenerator, AnimeItem, GroupKey]):
+    """One generator per style, all loaded at construction; `run` gives (styled image, batch size) per item."""
 
     def __init__(self, settings: Settings, styles: list[str], placement: Placement) -> None:
-        self.bank = ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement)
-        self.forward_batch = placement.forward_batch
-        self.threads = available_cores()
+        super().__init__(ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement))
 
     def warm_up(self) -> None:
         self.run([(np.zeros((BUCKET, BUCKET, 3), np.uint8), style) for style in self.bank.loaded])
-
-    def states(self) -> list[ModelState]:
-        return self.bank.states()
-
-    def run(self, items: list[AnimeItem]) -> list[Outcome]:
-        """(styled image, batch size) per item, in order; a bad item or a failed group fails alone."""
-        use_threads(self.threads)
-        return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: AnimeItem) -> GroupKey:
         image, style = item

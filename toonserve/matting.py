@@ -6,41 +6,31 @@ import numpy as np
 import torch
 
 from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS, U2Net
-from toonserve.device import Placement, available_cores, use_threads
+from toonserve.device import Placement
 from toonserve.errors import InvalidImage
-from toonserve.model_bank import ModelBank, Outcome, run_grouped
-from toonserve.models import ModelState
+from toonserve.model_bank import BankRunner, ModelBank
 from toonserve.settings import Settings
 
 MatteItem = tuple[np.ndarray, str]
 """(RGB uint8 320x320x3, model name)."""
 
 
-class Matter:
-    """The requested U²-Net models, loaded at construction; returns float32 HW mattes in [0, 1]."""
+class Matter(BankRunner[U2Net, MatteItem, str]):
+    """The requested U²-Net models, loaded at construction; `run` gives (float32 HW matte in [0, 1], batch size)."""
 
     side = U2NET_INPUT.size
 
     def __init__(self, settings: Settings, model_names: list[str], placement: Placement) -> None:
-        self.bank: ModelBank[U2Net] = ModelBank.load(
+        bank: ModelBank[U2Net] = ModelBank.load(
             settings, U2NET_WEIGHTS, model_names, lambda entry: ARCHITECTURES[entry.architecture](), placement
         )
-        self.forward_batch = placement.forward_batch
-        self.threads = available_cores()
+        super().__init__(bank)
         device = torch.device(placement.device)
         self.mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1).to(device)
         self.std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1).to(device)
 
     def warm_up(self) -> None:
         self.run([(np.zeros((self.side, self.side, 3), np.uint8), name) for name in self.bank.loaded])
-
-    def states(self) -> list[ModelState]:
-        return self.bank.states()
-
-    def run(self, items: list[MatteItem]) -> list[Outcome]:
-        """(matte, batch size) per item, in order; a bad item or a failed group fails alone."""
-        use_threads(self.threads)
-        return run_grouped(items, self._key, self._forward, self.forward_batch)
 
     def _key(self, item: MatteItem) -> str:
         image, model = item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from torch import nn
 
 from models.registry import Registry, WeightsEntry
 from models.weights import LoadedModel, load_weights, random_weights
-from toonserve.device import Placement
+from toonserve.device import Placement, available_cores, use_threads
 from toonserve.errors import InvalidParameter, ToonError, WeightsMissing
 from toonserve.models import ModelState, weights_locations
 from toonserve.settings import Settings
@@ -116,3 +117,33 @@ def run_grouped(
         for i, output in zip(indices, outputs, strict=True):
             outcomes[i] = (output, len(indices))
     return outcomes
+
+
+class BankRunner(ABC, Generic[ModuleT, ItemT, KeyT]):
+    """A model deployment's plain worker: a ModelBank, how it runs a batch, and the knobs for that."""
+
+    def __init__(self, bank: ModelBank[ModuleT]) -> None:
+        self.bank = bank
+        self.forward_batch = bank.placement.forward_batch
+        self.threads = available_cores()
+
+    def tune(self, forward_batch: int, threads: int) -> None:
+        """0 means automatic: the placement's forward batch, every core this process may use."""
+        self.forward_batch = forward_batch or self.bank.placement.forward_batch
+        self.threads = threads or available_cores()
+
+    def states(self) -> list[ModelState]:
+        return self.bank.states()
+
+    def run(self, items: list[ItemT]) -> list[Outcome]:
+        """One outcome per item, in order; a bad item or a failed group fails alone."""
+        use_threads(self.threads)
+        return run_grouped(items, self._key, self._forward, self.forward_batch)
+
+    @abstractmethod
+    def _key(self, item: ItemT) -> KeyT:
+        """Validates one item (raising a ToonError) and names the group it can share a forward pass with."""
+
+    @abstractmethod
+    def _forward(self, key: KeyT, items: list[ItemT]) -> list[np.ndarray]:
+        """One output per item of a group."""
