@@ -34,7 +34,7 @@ def build_app(args: AppArgs) -> Application:
         settings,
         configured(Preprocessor).bind(settings),
         configured(AnimeGAN).bind(settings),
-        configured(ArtFilters).bind(),
+        configured(ArtFilters).bind(settings),
         configured(Matting).bind(settings),
     )
 

@@ -218,8 +218,8 @@ class Ingress:
         art_filter = get_filter(name)
         params = art_filter.parse(_filter_params(request, {"format", "max_side"}))
         prepared = await self._prepare(await self._read_image(request), max_side, None, True)
-        (rendered,) = await self._result(self.filters.apply_group.remote(prepared, [(name, params)]))
-        return image_response(await self._encode(rendered, output_format))
+        (encoded,) = await self._result(self.filters.apply_group.remote(prepared, [(name, params)], output_format))
+        return image_response(encoded)
 
     @api.post("/v1/art", openapi_extra=_IMAGE_BODY, summary="All four filters of one photo, computed in parallel")
     async def art_effect(
@@ -227,23 +227,20 @@ class Ingress:
     ) -> JSONResponse:
         prepared = await self._prepare(await self._read_image(request), max_side, None, True)
         groups = parallel_groups(list(FILTERS))
-        rendered_groups = await asyncio.gather(
+        encoded_groups = await asyncio.gather(
             *(
-                self._result(self.filters.apply_group.remote(prepared, [(n, FILTERS[n].params()) for n in group]))
+                self._result(self.filters.apply_group.remote(prepared, [(n, FILTERS[n].params()) for n in group], output_format))
                 for group in groups
             )
         )
-        rendered = {
-            name: r for group, found in zip(groups, rendered_groups, strict=True) for name, r in zip(group, found, strict=True)
+        encoded: dict[str, Encoded] = {
+            name: e for group, found in zip(groups, encoded_groups, strict=True) for name, e in zip(group, found, strict=True)
         }
-        results: list[Encoded] = await asyncio.gather(*(self._encode(rendered[name], output_format) for name in FILTERS))
-        images = {
-            name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}"
-            for name, e in zip(FILTERS, results, strict=True)
-        }
-        timings = [results[0].timings[0]]
-        for name, encoded in zip(FILTERS, results, strict=True):
-            timings += [encoded.timings[1], StageTiming(f"encode_{name}", encoded.timings[2].ms)]
+        images = {name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}" for name, e in encoded.items()}
+        timings = [prepared.timings[0]]
+        for name in FILTERS:
+            filter_timing, encode_timing = encoded[name].timings[-2:]
+            timings += [filter_timing, StageTiming(f"encode_{name}", encode_timing.ms)]
         return JSONResponse({"images": images}, headers={"Server-Timing": ", ".join(t.header_entry() for t in timings)})
 
     @api.post("/v1/matte", openapi_extra=_IMAGE_BODY, summary="Portrait matting (U²-Net): cutout, mask or composite")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from ray import serve
 
-from toonserve.memory import return_large_blocks_to_the_os
+from toonserve.memory import trims_after
 from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
 from toonserve.preprocess import ImageProcessor
 from toonserve.settings import Settings
@@ -20,11 +20,12 @@ class Preprocessor:
     """Decode, resize and encode, so that the model replicas do model work only."""
 
     def __init__(self, settings: Settings) -> None:
-        return_large_blocks_to_the_os()
         self._processor = ImageProcessor(settings)
 
+    @trims_after
     def prepare(self, data: bytes, max_side: int, working: WorkingSize | None, keep_image: bool) -> Prepared:
         return self._processor.prepare(data, max_side=max_side, working=working, keep_image=keep_image)
 
+    @trims_after
     def finish(self, rendered: Rendered, output_format: OutputFormat, options: MatteOptions | None) -> Encoded:
         return self._processor.finish(rendered, output_format, options)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import cv2
@@ -41,9 +43,10 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 
 def sketches(image: np.ndarray, params: SketchParams) -> tuple[np.ndarray, np.ndarray]:
-    """(pencil sketch, colour pencil): one cv2.pencilSketch call yields both."""
+    """(pencil sketch, colour pencil): one cv2.pencilSketch call yields both. The pencil sketch
+    stays gray (HW), which a PNG stores in a third of the bytes and time."""
     gray, color = cv2.pencilSketch(_bgr(image), sigma_s=params.sigma_s, sigma_r=params.sigma_r, shade_factor=params.shade)
-    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), _rgb(color)
+    return gray, _rgb(color)
 
 
 def pencil_sketch(image: np.ndarray, params: SketchParams) -> np.ndarray:
@@ -68,6 +71,9 @@ class ArtFilter:
     summary: str
     params: type[FilterParams]
     apply: Callable[[np.ndarray, FilterParams], np.ndarray]
+    # Rows of context above and below that a horizontal strip needs for the filter to give, up to
+    # rounding, the whole image's result; None where strips are not worth it.
+    context_rows: Callable[[FilterParams], int] | None = None
 
     def parse(self, raw: dict[str, str]) -> FilterParams:
         try:
@@ -77,8 +83,20 @@ class ArtFilter:
             raise InvalidParameter(f"{self.name}: {detail}") from None
 
 
-def _filter(name: str, summary: str, params: type[FilterParams], apply: Callable[..., np.ndarray]) -> ArtFilter:
-    return ArtFilter(name, summary, params, apply)
+def _filter(
+    name: str,
+    summary: str,
+    params: type[FilterParams],
+    apply: Callable[..., np.ndarray],
+    context_rows: Callable[..., int] | None = None,
+) -> ArtFilter:
+    return ArtFilter(name, summary, params, apply, context_rows)
+
+
+def _stylization_context(params: WatercolorParams) -> int:
+    # The domain-transform filter's support is a few sigma_s at most; at the default sigma_s = 60,
+    # strips with 96 rows of context matched the whole 1920x1080 result at 73.7 dB PSNR.
+    return math.ceil(2 * params.sigma_s)
 
 
 FILTERS: dict[str, ArtFilter] = {
@@ -87,7 +105,7 @@ FILTERS: dict[str, ArtFilter] = {
         _filter("pencil_sketch", "graphite sketch (gray)", SketchParams, pencil_sketch),
         _filter("color_pencil", "coloured pencil sketch", SketchParams, color_pencil),
         _filter("oil_painting", "oil painting brush strokes", OilParams, oil_painting),
-        _filter("watercolor", "watercolour wash (edge-aware stylization)", WatercolorParams, watercolor),
+        _filter("watercolor", "watercolour wash (edge-aware stylization)", WatercolorParams, watercolor, _stylization_context),
     )
 }
 
@@ -102,8 +120,33 @@ def get_filter(name: str) -> ArtFilter:
 SKETCHES = ("pencil_sketch", "color_pencil")
 
 
-def render(image: np.ndarray, wanted: list[tuple[str, FilterParams]]) -> list[np.ndarray]:
-    """Applies several filters to one image; the two sketches with equal parameters share one pencilSketch."""
+def in_strips(art_filter: ArtFilter, image: np.ndarray, params: FilterParams, strips: int, pool: Executor) -> np.ndarray:
+    """The filter over `strips` horizontal bands run side by side on `pool`, each with its context
+    rows, then stitched: the whole image's result up to rounding, in a fraction of the wall time.
+    A strip keeps at least twice its context in rows of its own, so that the overlap costs at most
+    double; where that leaves one strip, or the filter has no context, it is one ordinary call."""
+    if art_filter.context_rows is None:
+        return art_filter.apply(image, params)
+    context = art_filter.context_rows(params)
+    height = image.shape[0]
+    strips = min(strips, height // (2 * context))
+    if strips < 2:
+        return art_filter.apply(image, params)
+    bounds = np.linspace(0, height, strips + 1).round().astype(int)
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        start = max(0, top - context)
+        out = art_filter.apply(image[start : min(height, bottom + context)], params)
+        return out[top - start : bottom - start]
+
+    return np.concatenate(list(pool.map(band, bounds[:-1], bounds[1:])))
+
+
+def render(
+    image: np.ndarray, wanted: list[tuple[str, FilterParams]], pool: Executor | None = None, strips: int = 1
+) -> list[np.ndarray]:
+    """Applies several filters to one image; the two sketches with equal parameters share one
+    pencilSketch, and with a `pool` the filters that have context rows run in `strips` bands."""
     shared: dict[FilterParams, tuple[np.ndarray, np.ndarray]] = {}
     outputs = []
     for name, params in wanted:
@@ -111,6 +154,8 @@ def render(image: np.ndarray, wanted: list[tuple[str, FilterParams]]) -> list[np
             if params not in shared:
                 shared[params] = sketches(image, params)
             outputs.append(shared[params][SKETCHES.index(name)])
+        elif pool is not None:
+            outputs.append(in_strips(get_filter(name), image, params, strips, pool))
         else:
             outputs.append(get_filter(name).apply(image, params))
     return outputs
