@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ray import serve
 
+from deployments.scaling import bursty
 from toonserve import art
 from toonserve.art import FilterParams, get_filter
 from toonserve.device import available_cores
@@ -19,7 +20,7 @@ from toonserve.settings import Settings
     ray_actor_options={"num_cpus": 0.2},
     max_ongoing_requests=8,
     max_queued_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 2},
+    autoscaling_config=bursty(1, 2, 2),
     health_check_period_s=10,
 )
 class ArtFilters:

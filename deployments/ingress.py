@@ -17,6 +17,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from deployments.scaling import bursty
 from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
 from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
 from toonserve.art import FILTERS, get_filter, parallel_groups
@@ -110,7 +111,7 @@ def _filter_params(request: Request, reserved: set[str]) -> dict[str, str]:
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.05},
     max_ongoing_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 16},
+    autoscaling_config=bursty(1, 2, 16),
     health_check_period_s=10,
 )
 @serve.ingress(api)

@@ -8,6 +8,7 @@ import ray
 from ray import serve
 
 from deployments.batching import BatchConfig, apply_batch_config
+from deployments.scaling import bursty
 from models.u2net import U2NET_WEIGHTS
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
@@ -22,7 +23,7 @@ from toonserve.settings import Settings
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=16,
     max_queued_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+    autoscaling_config=bursty(1, 2, 4),
     user_config=BatchConfig().model_dump(),
     health_check_period_s=10,
 )

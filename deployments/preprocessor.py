@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from ray import serve
 
+from deployments.scaling import bursty
 from toonserve.memory import trims_after
 from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
 from toonserve.preprocess import ImageProcessor
@@ -13,7 +14,7 @@ from toonserve.settings import Settings
     ray_actor_options={"num_cpus": 0.2},
     max_ongoing_requests=16,
     max_queued_requests=128,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+    autoscaling_config=bursty(1, 2, 4),
     health_check_period_s=10,
 )
 class Preprocessor:

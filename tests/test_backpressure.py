@@ -13,6 +13,7 @@ from ray import serve
 from serve_app import AppArgs, build_app
 from tests.images import encode, photo
 from tests.serving import local_serve
+from toonserve.client import toonserve_client
 from toonserve.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -47,6 +48,15 @@ def test_overload_is_refused_with_503_and_retry_after(client: httpx.Client) -> N
         if response.status_code == 503:
             assert response.json()["error"]["code"] == "overloaded"
             assert int(response.headers["retry-after"]) >= 1
+
+
+def test_the_retrying_client_gets_every_overloaded_request_through(client: httpx.Client) -> None:
+    data = encode(photo(1600, 1200), "JPEG")
+    with toonserve_client(str(client.base_url)) as retrying, ThreadPoolExecutor(10) as pool:
+        responses = list(
+            pool.map(lambda _: retrying.post("/tight/v1/filters/oil_painting?max_side=1600", content=data), range(10))
+        )
+    assert [r.status_code for r in responses] == [200] * 10
 
 
 def test_a_slow_pipeline_times_out_with_504(client: httpx.Client) -> None:

@@ -1,20 +1,119 @@
+"""The committed Serve configs, cluster.yaml and the KubeRay manifest: generated, valid, safe."""
+
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+from ray.serve.schema import ServeDeploySchema
 
-from toonserve.cli import ROOT, serve_config
+from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, ROOT, generated_files
+
+CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+DEPLOYMENT_NAMES = {"Ingress", "Preprocessor", "AnimeGAN", "ArtFilters", "Matting"}
 
 
-def test_committed_serve_config_is_what_serve_build_generates() -> None:
-    assert (ROOT / "serve_config.yaml").read_text() == serve_config(), "run `make serve-config` and commit the result"
+def load(path: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / path).read_text())
 
 
-def test_every_deployment_autoscales_over_a_real_range() -> None:
-    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+def deployments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (application,) = config["applications"]
-    assert config["http_options"]["host"] == "127.0.0.1"
-    assert {d["name"] for d in application["deployments"]} == {"Ingress", "Preprocessor", "AnimeGAN", "ArtFilters", "Matting"}
-    for deployment in application["deployments"]:
+    return {d["name"]: d for d in application["deployments"]}
+
+
+def test_committed_configs_are_what_the_generator_writes() -> None:
+    for path, text in generated_files().items():
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run `make serve-config` and commit it"
+
+
+@pytest.mark.parametrize("path", ["serve_config.yaml", "deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"])
+def test_serve_configs_validate_and_autoscale_for_bursts(path: str) -> None:
+    config = load(path)
+    ServeDeploySchema.model_validate(config)
+    assert set(deployments(config)) == DEPLOYMENT_NAMES
+    for name, deployment in deployments(config).items():
         scaling = deployment["autoscaling_config"]
-        assert scaling["min_replicas"] < scaling["max_replicas"], deployment["name"]
-        assert scaling["target_ongoing_requests"] > 0
+        assert scaling["min_replicas"] < scaling["max_replicas"], name
+        assert scaling["upscale_delay_s"] < scaling["downscale_delay_s"], name
+        assert scaling["look_back_period_s"] <= 10, name
+
+
+def test_local_config_listens_on_loopback_only() -> None:
+    assert load("serve_config.yaml")["http_options"]["host"] == "127.0.0.1"
+
+
+def test_cpu_work_never_lands_on_gpu_nodes_or_the_head() -> None:
+    gpu_node = CLUSTER["available_node_types"]["gpu_worker"]["resources"]
+    head = CLUSTER["available_node_types"][CLUSTER["head_node_type"]]["resources"]
+    assert CPU_WORKER_RESOURCE not in gpu_node
+    assert CPU_WORKER_RESOURCE not in head
+    assert head["CPU"] == 0
+    assert CLUSTER["available_node_types"]["cpu_worker"]["resources"][CPU_WORKER_RESOURCE] >= 1
+    for path in ("deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"):
+        for name in CPU_DEPLOYMENTS:
+            actor = deployments(load(path))[name]["ray_actor_options"]
+            assert actor["resources"][CPU_WORKER_RESOURCE] > 0, (path, name)
+            assert "num_gpus" not in actor
+
+
+def test_gpu_config_gives_models_fractional_gpus_and_larger_batches() -> None:
+    local = deployments(load("serve_config.yaml"))
+    for name, deployment in deployments(load("deploy/serve-cluster-gpu.yaml")).items():
+        if name not in ("AnimeGAN", "Matting"):
+            continue
+        actor = deployment["ray_actor_options"]
+        assert 0 < actor["num_gpus"] < 1
+        assert "resources" not in actor
+        assert deployment["user_config"]["max_batch_size"] > local[name]["user_config"]["max_batch_size"]
+
+
+def test_cpu_config_runs_the_models_on_cpu_workers() -> None:
+    for name in ("AnimeGAN", "Matting"):
+        actor = deployments(load("deploy/serve-cluster-cpu.yaml"))[name]["ray_actor_options"]
+        assert "num_gpus" not in actor
+        assert actor["resources"][CPU_WORKER_RESOURCE] > 0
+
+
+def test_cluster_yaml_is_valid_for_rays_schema() -> None:
+    # What `ray up` does: fill in the provider's defaults, then check against ray-schema.json.
+    validate_config(prepare_config(CLUSTER))
+
+
+def test_cluster_yaml_is_safe_by_default() -> None:
+    types = CLUSTER["available_node_types"]
+    assert types["gpu_worker"]["min_workers"] == 0
+    # Every node type brings its own security group: Ray's AWS provider would otherwise create one
+    # that admits SSH from 0.0.0.0/0.
+    for name, node_type in types.items():
+        assert node_type["node_config"]["SecurityGroupIds"], name
+    head = " ".join(CLUSTER["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head
+    assert "--num-cpus=0" in head
+    for commands in (CLUSTER["head_start_ray_commands"], CLUSTER["worker_start_ray_commands"]):
+        assert "RAY_AUTH_MODE=token" in " ".join(commands)
+    assert "~/.ray/auth_token" in CLUSTER["file_mounts"]
+    assert "ray-client-server-port" not in head
+
+
+def test_gpu_nodes_install_the_cuda_build_of_torch() -> None:
+    setup = " ".join(CLUSTER["available_node_types"]["gpu_worker"]["worker_setup_commands"])
+    assert "download.pytorch.org/whl/cu" in setup
+    assert "whl/cpu" in " ".join(CLUSTER["setup_commands"])
+
+
+def test_rayservice_serves_the_gpu_cluster_config() -> None:
+    manifest = load("deploy/rayservice.yaml")
+    assert manifest["kind"] == "RayService"
+    served = yaml.safe_load(manifest["spec"]["serveConfigV2"])
+    cluster = load("deploy/serve-cluster-gpu.yaml")
+    assert served["applications"] == cluster["applications"]
+    spec = manifest["spec"]["rayClusterConfig"]
+    assert spec["authOptions"]["mode"] == "token"
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    assert groups["gpu-workers"]["minReplicas"] == 0
+    assert CPU_WORKER_RESOURCE in groups["cpu-workers"]["rayStartParams"]["resources"]
+    assert (DEPLOY / "Dockerfile").is_file()

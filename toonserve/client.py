@@ -1,0 +1,65 @@
+"""A client for toonserve that retries what the service asks to be retried.
+
+toonserve sheds load rather than queueing it without bound: a full queue answers 503 with a
+Retry-After header, and a request that waited too long in Serve answers 408. Both are safe to
+send again (every endpoint is a pure function of the photo and the query), so this client does,
+with exponential backoff and jitter. It waits at least what Retry-After asks, plus a random
+share of it, so that the clients turned away by one burst do not all come back in the same
+instant.
+
+    from toonserve.client import toonserve_client
+
+    with toonserve_client("http://127.0.0.1:8000") as client:
+        response = client.post("/v1/anime?style=hayao", content=open("photo.jpg", "rb").read())
+        response.raise_for_status()
+
+`async_toonserve_client` is the same for asyncio. Any other status (400, 413, 415, 422, 504)
+comes back at once: sending it again would not help.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import httpx
+from httpx_retries import Retry, RetryTransport
+
+RETRIED_STATUSES = (408, 503)
+DEFAULT_ATTEMPTS = 6
+
+
+class JitteredRetry(Retry):
+    """Retry that also spreads the Retry-After wait: between 1x and 1.5x what the server asked."""
+
+    def _calculate_sleep(self, headers: httpx.Headers | Mapping[str, str]) -> float:
+        wait = super()._calculate_sleep(headers)
+        return wait * random.uniform(1.0, 1.5) if headers.get("Retry-After") else wait
+
+
+def retry_policy(attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 0.25, max_wait_s: float = 10.0) -> Retry:
+    """Up to `attempts` retries of 408 and 503 and of dropped connections, POST included."""
+    return JitteredRetry(
+        total=attempts,
+        allowed_methods=["GET", "POST"],
+        status_forcelist=RETRIED_STATUSES,
+        retry_on_exceptions=[httpx.ConnectError, httpx.RemoteProtocolError],
+        backoff_factor=backoff_s,
+        backoff_jitter=1.0,
+        respect_retry_after_header=True,
+        max_backoff_wait=max_wait_s,
+    )
+
+
+def toonserve_client(
+    base_url: str, *, retry: Retry | None = None, timeout_s: float = 120.0, limits: httpx.Limits | None = None
+) -> httpx.Client:
+    transport = httpx.HTTPTransport(limits=limits or httpx.Limits())
+    return httpx.Client(base_url=base_url, transport=RetryTransport(transport, retry or retry_policy()), timeout=timeout_s)
+
+
+def async_toonserve_client(
+    base_url: str, *, retry: Retry | None = None, timeout_s: float = 120.0, limits: httpx.Limits | None = None
+) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(limits=limits or httpx.Limits())
+    return httpx.AsyncClient(base_url=base_url, transport=RetryTransport(transport, retry or retry_policy()), timeout=timeout_s)

@@ -1,0 +1,156 @@
+"""The Serve configs, all generated from the app's own defaults (`serve build serve_app:app`):
+
+- serve_config.yaml: one machine; HTTP on loopback.
+- deploy/serve-cluster-gpu.yaml: a cluster with CPU workers and GPU workers (cluster.yaml);
+- deploy/serve-cluster-cpu.yaml: the same cluster without a GPU node type;
+- deploy/rayservice.yaml: KubeRay RayService whose serveConfigV2 is the GPU cluster config.
+
+On a cluster, every deployment that does CPU work asks for a sliver of the `cpu_worker` custom
+resource, which only CPU worker nodes declare: those replicas never land on the head (which
+declares CPU: 0) nor on a GPU node. Anime and matting ask for a fraction of a GPU in the GPU
+config, and for cpu_worker in the CPU config. `make serve-config` rewrites all four files; a test
+fails when a committed one differs from what this module generates.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+APP_NAME = "toonserve"
+LOCAL_HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+CPU_WORKER_RESOURCE = "cpu_worker"
+# A sliver: it marks where a replica may run; CPU and memory still bound how many fit on a node.
+CPU_WORKER_SHARE = 0.01
+CPU_DEPLOYMENTS = ("Ingress", "Preprocessor", "ArtFilters")
+MODEL_DEPLOYMENTS = ("AnimeGAN", "Matting")
+
+# Sized for the node types of cluster.yaml: m6i.2xlarge CPU workers (8 vCPU, 32 GiB) and
+# g5.xlarge GPU workers (4 vCPU, one 24 GB A10G). Scaling bounds are per deployment, across nodes.
+CLUSTER_CPU: dict[str, dict[str, Any]] = {
+    "Ingress": {
+        "num_cpus": 0.5,
+        "max_ongoing_requests": 256,
+        "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
+    },
+    "Preprocessor": {"num_cpus": 1, "autoscaling": {"min_replicas": 2, "max_replicas": 32, "target_ongoing_requests": 4}},
+    "ArtFilters": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
+    "AnimeGAN": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
+    "Matting": {"num_cpus": 1, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 4}},
+}
+# On a GPU, batches are what make it pay: bigger batches, a longer wait to fill them, and enough
+# requests in flight per replica for the batch to fill (an upstream max_ongoing_requests caps it).
+CLUSTER_GPU: dict[str, dict[str, Any]] = {
+    "AnimeGAN": {
+        "num_gpus": 0.5,
+        "num_cpus": 1,
+        "max_ongoing_requests": 64,
+        "batch": {"max_batch_size": 16, "batch_wait_timeout_s": 0.02},
+        "autoscaling": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16},
+    },
+    "Matting": {
+        "num_gpus": 0.25,
+        "num_cpus": 0.5,
+        "max_ongoing_requests": 64,
+        "batch": {"max_batch_size": 32, "batch_wait_timeout_s": 0.02},
+        "autoscaling": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16},
+    },
+}
+
+
+def built_config() -> dict[str, Any]:
+    """`serve build serve_app:app` as a dict, the app named toonserve."""
+    with tempfile.TemporaryDirectory() as scratch:
+        built = Path(scratch) / "built.yaml"
+        subprocess.run(
+            [str(Path(sys.executable).parent / "serve"), "build", "serve_app:app", "-o", str(built)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        config: dict[str, Any] = yaml.safe_load(built.read_text())
+    config["applications"][0]["name"] = APP_NAME
+    return config
+
+
+def _apply(deployment: dict[str, Any], profile: dict[str, Any], on_cpu_workers: bool) -> None:
+    actor: dict[str, Any] = {"num_cpus": profile["num_cpus"]}
+    if "num_gpus" in profile:
+        actor["num_gpus"] = profile["num_gpus"]
+    if on_cpu_workers:
+        actor["resources"] = {CPU_WORKER_RESOURCE: CPU_WORKER_SHARE}
+    deployment["ray_actor_options"] = actor
+    deployment["autoscaling_config"].update(profile["autoscaling"])
+    if "max_ongoing_requests" in profile:
+        deployment["max_ongoing_requests"] = profile["max_ongoing_requests"]
+    if "batch" in profile:
+        deployment["user_config"].update(profile["batch"])
+
+
+def cluster_config(built: dict[str, Any], gpu: bool) -> dict[str, Any]:
+    config = copy.deepcopy(built)
+    config["http_options"]["host"] = "0.0.0.0"  # reached through the load balancer; see cluster.yaml
+    (application,) = config["applications"]
+    for deployment in application["deployments"]:
+        name = deployment["name"]
+        if gpu and name in CLUSTER_GPU:
+            _apply(deployment, CLUSTER_GPU[name], on_cpu_workers=False)
+        else:
+            _apply(deployment, CLUSTER_CPU[name], on_cpu_workers=True)
+    return config
+
+
+def _dump(header: str, config: dict[str, Any]) -> str:
+    return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + yaml.safe_dump(config, sort_keys=False)
+
+
+def local_text(built: dict[str, Any]) -> str:
+    config = copy.deepcopy(built)
+    config["http_options"]["host"] = LOCAL_HOST
+    return _dump(
+        "Generated by `make serve-config` (serve build serve_app:app, then: app named toonserve, HTTP on 127.0.0.1).", config
+    )
+
+
+def cluster_text(built: dict[str, Any], gpu: bool) -> str:
+    kind = "CPU workers plus GPU workers" if gpu else "CPU workers only (no GPU node type)"
+    return _dump(
+        f"Generated by `make serve-config` from serve_app's defaults and toonserve/serve_configs.py.\n"
+        f"For the cluster of cluster.yaml with {kind}. Deploy it from your machine:\n"
+        f"  ray dashboard cluster.yaml   # forwards the dashboard to localhost:8265 over SSH\n"
+        f"  RAY_AUTH_MODE=token serve deploy {'deploy/serve-cluster-gpu.yaml' if gpu else 'deploy/serve-cluster-cpu.yaml'}\n"
+        f"Autoscaling is tuned for bursts; deployments/scaling.py explains each number.",
+        cluster_config(built, gpu),
+    )
+
+
+def rayservice_text(built: dict[str, Any]) -> str:
+    serve = cluster_config(built, gpu=True)
+    serve.pop("http_options")  # KubeRay sets the Serve port and host itself
+    serve.pop("grpc_options", None)
+    manifest = yaml.safe_load((DEPLOY / "rayservice.template.yaml").read_text())
+    manifest["spec"]["serveConfigV2"] = yaml.safe_dump(serve, sort_keys=False)
+    return _dump(
+        "Generated by `make serve-config` from deploy/rayservice.template.yaml; serveConfigV2 is\n"
+        "deploy/serve-cluster-gpu.yaml without http_options (KubeRay owns the Serve port). The image is\n"
+        "deploy/Dockerfile's. Edit the template or toonserve/serve_configs.py, not this file.",
+        manifest,
+    )
+
+
+def generated_files() -> dict[Path, str]:
+    built = built_config()
+    return {
+        ROOT / "serve_config.yaml": local_text(built),
+        DEPLOY / "serve-cluster-gpu.yaml": cluster_text(built, gpu=True),
+        DEPLOY / "serve-cluster-cpu.yaml": cluster_text(built, gpu=False),
+        DEPLOY / "rayservice.yaml": rayservice_text(built),
+    }
