@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import ray
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -12,7 +13,12 @@ class BatchConfig(BaseModel):
 
     max_batch_size: int = Field(4, ge=1, le=64)
     batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=5.0)
-    threads: int = Field(0, ge=0, le=256, description="torch intra-op threads of the forward thread; 0: every core it may use")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="torch threads of the forward thread; 0: the replica's whole CPUs, or every core for a fraction",
+    )
     forward_batch: int = Field(0, ge=0, le=256, description="images per forward pass; 0: 1 on CPU, the whole batch on GPU")
 
 
@@ -29,3 +35,8 @@ def apply_batch_config(batched: BatchTunable, user_config: dict[str, object]) ->
     batched.set_max_batch_size(config.max_batch_size)
     batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
     return config
+
+
+def replica_cpus() -> float:
+    """The CPUs Ray assigned to the calling replica."""
+    return float(ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0))

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# Token authentication everywhere, as on a cluster (cluster.yaml). Set before Ray is imported: Ray
+# reads it once, and a driver joining a cluster started by `ray start` sends the token only in this mode.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
 from pathlib import Path
 
 import pytest

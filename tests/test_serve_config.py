@@ -36,7 +36,9 @@ def test_serve_configs_validate_and_autoscale_for_bursts(path: str) -> None:
     assert set(deployments(config)) == DEPLOYMENT_NAMES
     for name, deployment in deployments(config).items():
         scaling = deployment["autoscaling_config"]
-        assert scaling["min_replicas"] < scaling["max_replicas"], name
+        # Locally the model replicas use every core already: one each (deployments/anime.py).
+        local_model = path == "serve_config.yaml" and name in ("AnimeGAN", "Matting")
+        assert scaling["min_replicas"] < scaling["max_replicas"] or local_model, name
         assert scaling["upscale_delay_s"] < scaling["downscale_delay_s"], name
         assert scaling["look_back_period_s"] <= 10, name
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from models.registry import Registry, WeightsEntry
 from models.weights import LoadedModel, load_weights, random_weights
-from toonserve.device import Placement, available_cores, use_threads
+from toonserve.device import Placement, default_threads, use_threads
 from toonserve.errors import InvalidParameter, ToonError, WeightsMissing
 from toonserve.models import ModelState, weights_locations
 from toonserve.settings import Settings
@@ -125,12 +125,12 @@ class BankRunner(ABC, Generic[ModuleT, ItemT, KeyT]):
     def __init__(self, bank: ModelBank[ModuleT]) -> None:
         self.bank = bank
         self.forward_batch = bank.placement.forward_batch
-        self.threads = available_cores()
+        self.threads = default_threads(bank.placement.cpus)
 
     def tune(self, forward_batch: int, threads: int) -> None:
-        """0 means automatic: the placement's forward batch, every core this process may use."""
+        """0 means automatic: the placement's forward batch and default_threads."""
         self.forward_batch = forward_batch or self.bank.placement.forward_batch
-        self.threads = threads or available_cores()
+        self.threads = threads or default_threads(self.bank.placement.cpus)
 
     def states(self) -> list[ModelState]:
         return self.bank.states()

@@ -1,0 +1,159 @@
+"""The cluster behaviour of issue 4 on a simulated cluster whose nodes the real autoscaler launches.
+
+The app is deployed from deploy/serve-cluster-gpu.yaml through Serve's REST API, as `serve
+deploy` would, with only what one machine needs changed: HTTP on a free loopback port with one
+proxy, seeded random weights, one replica minimum, and ArtFilters' scaling made quick so the
+burst fits in a test. Placement (cpu_worker, fractional GPUs) is the committed config's.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from bench.burst import BurstReport, LoadShape, run_burst
+from tests.fake_cluster import FakeCluster, fake_cluster, wait_for
+from tests.images import encode, photo
+from toonserve.serve_admin import ServeAdmin
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "toonserve"
+WORKER_TYPES = {
+    # Small nodes, so that a burst needs more of them: 4 CPUs hold Ingress, Preprocessor and one
+    # ArtFilters replica (2 CPUs each, as in the cluster config); the second ArtFilters needs a new node.
+    "cpu_worker": {"resources": {"CPU": 4, "cpu_worker": 1}, "min_workers": 1, "max_workers": 3},
+    "gpu_worker": {"resources": {"CPU": 2, "GPU": 1}, "min_workers": 0, "max_workers": 1},
+}
+QUICK_SCALING = {
+    "max_replicas": 3,
+    "target_ongoing_requests": 1,
+    "upscale_delay_s": 1.0,
+    "downscale_delay_s": 5.0,
+    "look_back_period_s": 2.0,
+}
+
+
+def config_for_test(serve_port: int, version: str = "1") -> dict[str, Any]:
+    config = copy.deepcopy(yaml.safe_load((ROOT / "deploy" / "serve-cluster-gpu.yaml").read_text()))
+    config["proxy_location"] = "HeadOnly"  # every fake node is this machine: one port, one proxy
+    config["http_options"] = {"host": "127.0.0.1", "port": serve_port}
+    (application,) = config["applications"]
+    application["runtime_env"] = {"env_vars": {"TOONSERVE_RANDOM_WEIGHTS": "1", "TOONSERVE_TEST_VERSION": version}}
+    for deployment in application["deployments"]:
+        deployment["autoscaling_config"]["min_replicas"] = 1
+        deployment["autoscaling_config"]["initial_replicas"] = 1
+        if deployment["name"] == "Ingress":
+            deployment["ray_actor_options"]["num_cpus"] = 0.25
+        if deployment["name"] == "ArtFilters":
+            deployment["autoscaling_config"].update(QUICK_SCALING)
+            deployment["max_queued_requests"] = 256
+    return config
+
+
+def deploy_and_wait(admin: ServeAdmin, config: dict[str, Any]) -> None:
+    admin.deploy(config)
+    wait_for(lambda: admin.application_status(APP) == "RUNNING", 420, "the application RUNNING", period_s=2.0)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeCluster, ServeAdmin]]:
+    with fake_cluster(WORKER_TYPES, tmp_path_factory.mktemp("fake")) as cluster, ServeAdmin(cluster.dashboard) as admin:
+        wait_for(lambda: _reachable(admin), 120, "the dashboard's Serve API")
+        deploy_and_wait(admin, config_for_test(cluster.serve_port))
+        yield cluster, admin
+
+
+def _reachable(admin: ServeAdmin) -> bool:
+    try:
+        admin.details()
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def url(cluster: FakeCluster, path: str) -> str:
+    return f"http://127.0.0.1:{cluster.serve_port}{path}"
+
+
+def nodes_of(admin: ServeAdmin, deployment: str) -> list[str]:
+    return [r.node_id for r in admin.replicas(APP) if r.deployment == deployment and r.state == "RUNNING"]
+
+
+def cpu_nodes(cluster: FakeCluster) -> int:
+    return Counter(cluster.node_types().values())["cpu_worker"]
+
+
+def steady_load(cluster: FakeCluster, rate: float, seconds: float) -> tuple[threading.Thread, list[BurstReport]]:
+    """Plain requests (no retries) at `rate`/s in a thread: every one of them must succeed."""
+    out: list[BurstReport] = []
+    body = encode(photo(320, 240), "JPEG")
+    shape = LoadShape("steady", rate=rate, duration_s=seconds)
+    thread = threading.Thread(
+        target=lambda: out.append(run_burst(url(cluster, "/v1/filters/pencil_sketch"), body, shape, dashboard=None))
+    )
+    thread.start()
+    return thread, out
+
+
+def test_a_pending_gpu_replica_launches_a_gpu_node_and_anime_lands_on_it(cluster: tuple[FakeCluster, ServeAdmin]) -> None:
+    fake, admin = cluster
+    types = fake.node_types()
+    assert "gpu_worker" in types.values(), "the autoscaler launched no GPU node"
+    for deployment in ("AnimeGAN", "Matting"):
+        assert {types[n] for n in nodes_of(admin, deployment)} == {"gpu_worker"}, deployment
+    for deployment in ("Ingress", "Preprocessor", "ArtFilters"):
+        assert {types[n] for n in nodes_of(admin, deployment)} == {"cpu_worker"}, deployment
+    response = httpx.post(url(fake, "/v1/anime?max_side=256"), content=encode(photo(256, 192), "JPEG"), timeout=120)
+    assert response.status_code == 200
+    ready = httpx.get(url(fake, "/readyz"), timeout=30).json()
+    assert "torch sees none" in str(ready)
+
+
+def test_b_c_a_burst_scales_out_across_nodes_then_back_in_without_dropping_requests(
+    cluster: tuple[FakeCluster, ServeAdmin],
+) -> None:
+    fake, admin = cluster
+    nodes_before = cpu_nodes(fake)
+    shape = LoadShape("burst", rate=1.0, peak=8.0, duration_s=45.0, burst_at_s=5.0, burst_s=25.0)
+    body = encode(photo(640, 480), "JPEG")
+    report = run_burst(
+        url(fake, "/v1/filters/watercolor?max_side=640"), body, shape, dashboard=fake.dashboard, app=APP, watched="ArtFilters"
+    )
+    print("burst:", report.summary)
+    # (b) the burst grew ArtFilters beyond one replica, on more nodes than before, all CPU workers.
+    assert set(report.summary["statuses"]) <= {"200", "503"}, report.summary
+    assert report.summary["max_replicas"]["ArtFilters"] >= 2, report.summary
+    assert report.summary["scale_up_s"] is not None
+    assert report.summary["max_nodes"]["ArtFilters"] >= 2, report.summary
+    assert max(s.all_nodes for s in report.samples) > nodes_before, "no worker node was launched"
+
+    # (c) and (d): afterwards replicas and nodes shrink back, and no request sent meanwhile fails.
+    thread, out = steady_load(fake, rate=1.0, seconds=60.0)
+    wait_for(lambda: len(nodes_of(admin, "ArtFilters")) == 1, 90, "ArtFilters back to one replica")
+    wait_for(lambda: cpu_nodes(fake) == WORKER_TYPES["cpu_worker"]["min_workers"], 120, "idle CPU workers terminated")
+    thread.join()
+    (during,) = out
+    print("meanwhile:", during.summary)
+    assert during.summary["statuses"] == {"200": during.summary["requests"]}, during.summary
+
+
+def test_d_a_redeploy_drops_no_request(cluster: tuple[FakeCluster, ServeAdmin]) -> None:
+    fake, admin = cluster
+    before = {r.replica_id for r in admin.replicas(APP)}
+    thread, out = steady_load(fake, rate=2.0, seconds=45.0)
+    deploy_and_wait(admin, config_for_test(fake.serve_port, version="2"))
+    wait_for(lambda: not before & {r.replica_id for r in admin.replicas(APP)}, 240, "every replica replaced")
+    thread.join()
+    (during,) = out
+    print("meanwhile:", during.summary)
+    assert during.summary["statuses"] == {"200": during.summary["requests"]}, during.summary
