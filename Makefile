@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv run test lint typecheck weights serve-config bench
+.PHONY: venv run test lint typecheck weights serve-config bench burst
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ serve-config: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) -m bench
+
+# Against a running service: make burst ARGS="--profile burst --rate 1 --peak 10"
+burst: $(STAMP)
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench.burst $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

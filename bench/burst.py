@@ -22,13 +22,14 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 import numpy as np
+from tqdm import tqdm
 
 from bench.photos import jpeg, photo
 from toonserve.client import async_toonserve_client
@@ -179,7 +180,9 @@ class ReplicaSampler(threading.Thread):
         return self.samples
 
 
-async def _drive(url: str, body: bytes, instants: list[float], retry: bool, timeout_s: float) -> list[Outcome]:
+async def _drive(
+    url: str, body: bytes, instants: list[float], retry: bool, timeout_s: float, on_done: Callable[[], object]
+) -> list[Outcome]:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     client = async_toonserve_client(url, timeout_s=timeout_s, limits=limits) if retry else None
     plain = httpx.AsyncClient(timeout=timeout_s, limits=limits)
@@ -193,6 +196,7 @@ async def _drive(url: str, body: bytes, instants: list[float], retry: bool, time
             status = str(response.status_code)
         except httpx.HTTPError as error:
             status = type(error).__name__
+        on_done()
         return Outcome(sent - start, (time.perf_counter() - sent) * 1e3, status)
 
     try:
@@ -222,39 +226,17 @@ def run_burst(
     if sampler:
         sampler.start()
     instants = shape.arrivals()
-    ticker = _Ticker(len(instants)) if progress else None
+    bar = tqdm(total=len(instants), unit="req", desc="answered", disable=not progress)
     try:
-        report.outcomes = asyncio.run(_drive(url, body, instants, retry, timeout_s))
+        report.outcomes = asyncio.run(_drive(url, body, instants, retry, timeout_s, bar.update))
     finally:
-        if ticker:
-            ticker.close()
+        bar.close()
         if sampler:
             report.samples = sampler.stop()
         if admin:
             admin.close()
     report.analyse(watched)
     return report
-
-
-class _Ticker:
-    """A progress line for long runs, driven by wall time against the schedule."""
-
-    def __init__(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=total, unit="req", desc="scheduled")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._tick, daemon=True)
-        self._thread.start()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(1.0):
-            self._bar.refresh()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._bar.close()
 
 
 def plot(report: BurstReport, path: Path) -> Path:

@@ -110,8 +110,14 @@ def _filter_params(request: Request, reserved: set[str]) -> dict[str, str]:
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.05},
-    max_ongoing_requests=64,
-    autoscaling_config=bursty(1, 2, 16),
+    # The proxy's queue in front of the ingress is bounded too (503 from the proxy past it). Every
+    # request in flight waits its turn at the stages, so these bounds cap a burst's latency at about
+    # (ongoing + queued) / throughput: with 32 + 16 a 10x burst of pencil sketches on 2 cores (about
+    # 5 answers/s) waited up to 13 s with no 503. 16 + 8 per ingress replica still lets the model
+    # batches fill; the cluster configs raise both with the nodes' throughput.
+    max_ongoing_requests=16,
+    max_queued_requests=8,
+    autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
 )
 @serve.ingress(api)

@@ -22,7 +22,8 @@ from toonserve.settings import Settings
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=16,
-    max_queued_requests=64,
+    # Each caller (ingress replica) queues at most 16: a few seconds at 0.1-0.25 s an image.
+    max_queued_requests=16,
     # One replica locally: it already runs on every core (default_threads), and a second one on the
     # same cores only oversubscribes them (anime served / raw fell from 0.80 to 0.50 with two).
     # The cluster configs scale it out across nodes.

@@ -13,7 +13,7 @@ from toonserve.settings import Settings
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.2},
     max_ongoing_requests=16,
-    max_queued_requests=128,
+    max_queued_requests=32,
     autoscaling_config=bursty(1, 2, 4),
     health_check_period_s=10,
 )

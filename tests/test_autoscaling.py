@@ -123,7 +123,7 @@ def test_b_c_a_burst_scales_out_across_nodes_then_back_in_without_dropping_reque
     cluster: tuple[FakeCluster, ServeAdmin],
 ) -> None:
     fake, admin = cluster
-    nodes_before = cpu_nodes(fake)
+    assert cpu_nodes(fake) == 1
     shape = LoadShape("burst", rate=1.0, peak=8.0, duration_s=45.0, burst_at_s=5.0, burst_s=25.0)
     body = encode(photo(640, 480), "JPEG")
     report = run_burst(
@@ -134,8 +134,9 @@ def test_b_c_a_burst_scales_out_across_nodes_then_back_in_without_dropping_reque
     assert set(report.summary["statuses"]) <= {"200", "503"}, report.summary
     assert report.summary["max_replicas"]["ArtFilters"] >= 2, report.summary
     assert report.summary["scale_up_s"] is not None
+    # Before the burst one CPU worker held every CPU replica, and ArtFilters cannot use the GPU node:
+    # replicas on two nodes at once mean the autoscaler launched a CPU worker for them.
     assert report.summary["max_nodes"]["ArtFilters"] >= 2, report.summary
-    assert max(s.all_nodes for s in report.samples) > nodes_before, "no worker node was launched"
 
     # (c) and (d): afterwards replicas and nodes shrink back, and no request sent meanwhile fails.
     thread, out = steady_load(fake, rate=1.0, seconds=60.0)

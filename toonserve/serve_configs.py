@@ -39,6 +39,7 @@ CLUSTER_CPU: dict[str, dict[str, Any]] = {
     "Ingress": {
         "num_cpus": 0.5,
         "max_ongoing_requests": 256,
+        "max_queued_requests": 128,
         "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
     },
     "Preprocessor": {"num_cpus": 1, "autoscaling": {"min_replicas": 2, "max_replicas": 32, "target_ongoing_requests": 4}},
@@ -53,6 +54,7 @@ CLUSTER_GPU: dict[str, dict[str, Any]] = {
         "num_gpus": 0.5,
         "num_cpus": 1,
         "max_ongoing_requests": 64,
+        "max_queued_requests": 64,
         "batch": {"max_batch_size": 16, "batch_wait_timeout_s": 0.02},
         "autoscaling": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16},
     },
@@ -60,6 +62,7 @@ CLUSTER_GPU: dict[str, dict[str, Any]] = {
         "num_gpus": 0.25,
         "num_cpus": 0.5,
         "max_ongoing_requests": 64,
+        "max_queued_requests": 64,
         "batch": {"max_batch_size": 32, "batch_wait_timeout_s": 0.02},
         "autoscaling": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16},
     },
@@ -89,8 +92,9 @@ def _apply(deployment: dict[str, Any], profile: dict[str, Any], on_cpu_workers: 
         actor["resources"] = {CPU_WORKER_RESOURCE: CPU_WORKER_SHARE}
     deployment["ray_actor_options"] = actor
     deployment["autoscaling_config"].update(profile["autoscaling"])
-    if "max_ongoing_requests" in profile:
-        deployment["max_ongoing_requests"] = profile["max_ongoing_requests"]
+    for bound in ("max_ongoing_requests", "max_queued_requests"):
+        if bound in profile:
+            deployment[bound] = profile[bound]
     if "batch" in profile:
         deployment["user_config"].update(profile["batch"])
 
