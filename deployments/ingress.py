@@ -165,9 +165,7 @@ class Ingress:
         so a burst of chained calls would queue without bound at the model stage instead of
         being refused with 503.
         """
-        return await self._encode(await self._result(stage), output_format, options)
-
-    async def _encode(self, rendered: Rendered, output_format: OutputFormat, options: MatteOptions | None = None) -> Encoded:
+        rendered: Rendered = await self._result(stage)
         return await self._result(self.preprocessor.finish.remote(rendered, output_format, options))
 
     async def _read_image(self, request: Request) -> bytes:

@@ -6,11 +6,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-Precision = Literal["auto", "fp32", "bf16"]
+from toonserve.settings import Precision
 
 
 @dataclass(frozen=True)

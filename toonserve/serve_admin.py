@@ -9,7 +9,6 @@ cluster started with cluster.yaml, reach the dashboard through `ray dashboard cl
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,3 @@ class ServeAdmin:
             for name, deployment in application.get("deployments", {}).items()
             for r in deployment.get("replicas", [])
         ]
-
-    def running_replicas(self, app: str) -> Counter[str]:
-        """Deployment name -> replicas in state RUNNING."""
-        return Counter(r.deployment for r in self.replicas(app) if r.state == "RUNNING")

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+Precision = Literal["auto", "fp32", "bf16"]
+
 ENV_PREFIX = "TOONSERVE_"
 WEIGHTS_INSTALL_HINT = "make weights (or put the official files in $TOONSERVE_WEIGHTS_DIR)"
 
@@ -22,7 +24,7 @@ class Settings(BaseModel, frozen=True):
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     stage_timeout_s: float = 60.0
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Precision = "auto"
     """auto: bf16 autocast where the CPU has AVX512-BF16 or the GPU supports it, else fp32."""
     anime_side: int = 512
     """The long side AnimeGAN works at; its output is resized to the requested size."""

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.images import photo
-from toonserve.device import Precision, choose_device
+from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, WeightsMissing
 from toonserve.matting import Matter
-from toonserve.settings import Settings
+from toonserve.settings import Precision, Settings
 
 
 def matter(weights_dir: Path, precision: Precision) -> Matter:
