@@ -5,10 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ray import serve
 
+from deployments.batching import replica_cpus
 from deployments.scaling import bursty
 from toonserve import art
 from toonserve.art import FilterParams, get_filter
-from toonserve.device import available_cores
+from toonserve.device import default_threads
 from toonserve.errors import InvalidImage
 from toonserve.memory import trims_after
 from toonserve.messages import Encoded, OutputFormat, Prepared, Rendered, StageTiming
@@ -38,7 +39,9 @@ class ArtFilters:
         self._processor = ImageProcessor(settings)
         # Watercolour, the slowest filter by far, runs in strips on these threads: on an idle
         # machine a single /v1/art is then bound by the sum of the work, not by its longest filter.
-        self._strips = max(1, available_cores())
+        # As many as the model replicas' torch threads: the replica's whole CPUs, or every core
+        # for a fraction of one, so that a cluster replica keeps to its share of the node.
+        self._strips = default_threads(replica_cpus())
         self._pool = ThreadPoolExecutor(self._strips, thread_name_prefix="strip")
 
     @trims_after
