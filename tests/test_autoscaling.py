@@ -2,8 +2,8 @@
 
 The app is deployed from deploy/serve-cluster-gpu.yaml through Serve's REST API, as `serve
 deploy` would, with only what one machine needs changed: HTTP on a free loopback port with one
-proxy, seeded random weights, one replica minimum, and ArtFilters' scaling made quick so the
-burst fits in a test. Placement (cpu_worker, fractional GPUs) is the committed config's.
+proxy, seeded random weights, one replica minimum, short scaling delays everywhere and a quick
+ArtFilters, so that the burst fits in a test. Placement (cpu_worker, fractional GPUs) is the committed config's.
 """
 
 from __future__ import annotations
@@ -34,13 +34,10 @@ WORKER_TYPES = {
     "cpu_worker": {"resources": {"CPU": 4, "cpu_worker": 1}, "min_workers": 1, "max_workers": 3},
     "gpu_worker": {"resources": {"CPU": 2, "GPU": 1}, "min_workers": 0, "max_workers": 1},
 }
-QUICK_SCALING = {
-    "max_replicas": 3,
-    "target_ongoing_requests": 1,
-    "upscale_delay_s": 1.0,
-    "downscale_delay_s": 5.0,
-    "look_back_period_s": 2.0,
-}
+# Delays short enough for a test, for every deployment: the burst also grows the Preprocessor and
+# the Ingress onto the new node, and the node is idle only once they have shrunk back too.
+QUICK_DELAYS = {"upscale_delay_s": 1.0, "downscale_delay_s": 5.0, "look_back_period_s": 2.0}
+QUICK_SCALING = {"max_replicas": 3, "target_ongoing_requests": 1}
 
 
 def config_for_test(serve_port: int, version: str = "1") -> dict[str, Any]:
@@ -50,8 +47,7 @@ def config_for_test(serve_port: int, version: str = "1") -> dict[str, Any]:
     (application,) = config["applications"]
     application["runtime_env"] = {"env_vars": {"TOONSERVE_RANDOM_WEIGHTS": "1", "TOONSERVE_TEST_VERSION": version}}
     for deployment in application["deployments"]:
-        deployment["autoscaling_config"]["min_replicas"] = 1
-        deployment["autoscaling_config"]["initial_replicas"] = 1
+        deployment["autoscaling_config"].update(min_replicas=1, initial_replicas=1, **QUICK_DELAYS)
         if deployment["name"] == "Ingress":
             deployment["ray_actor_options"]["num_cpus"] = 0.25
         if deployment["name"] == "ArtFilters":
