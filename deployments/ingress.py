@@ -113,10 +113,13 @@ def _filter_params(request: Request, reserved: set[str]) -> dict[str, str]:
     # The proxy's queue in front of the ingress is bounded too (503 from the proxy past it). Every
     # request in flight waits its turn at the stages, so these bounds cap a burst's latency at about
     # (ongoing + queued) / throughput: with 32 + 16 a 10x burst of pencil sketches on 2 cores (about
-    # 5 answers/s) waited up to 13 s with no 503. 16 + 8 per ingress replica still lets the model
-    # batches fill; the cluster configs raise both with the nodes' throughput.
+    # 5 answers/s) waited up to 13 s with no 503. 16 ongoing per ingress replica still lets the model
+    # batches fill; the cluster configs raise both with the nodes' throughput. The queue is as long
+    # as the slots: the proxy frees a slot only after the response has gone out, so a client on 16
+    # connections sends its next request before that; with 8 queued, 8 of 48 mattings at
+    # concurrency 16 got a 503 on an idle service.
     max_ongoing_requests=16,
-    max_queued_requests=8,
+    max_queued_requests=16,
     autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
 )

@@ -163,6 +163,16 @@ def test_concurrent_anime_requests_are_batched_and_answered_in_order(client: htt
         assert np.abs(received - expected[0].astype(int)).max() <= 2
 
 
+def test_a_client_on_16_connections_gets_no_503(client: httpx.Client) -> None:
+    """The default bounds admit a closed loop of 16: each connection sends its next request as
+    soon as its response arrives, before the proxy has freed the slot."""
+    body = encode(photo(96, 96), "PNG")
+    limits = httpx.Limits(max_connections=16)
+    with httpx.Client(base_url=str(client.base_url), timeout=120, limits=limits) as sixteen, ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: sixteen.post("/v1/matte?model=u2netp", content=body).status_code, range(64)))
+    assert statuses == [200] * 64
+
+
 def test_one_bad_item_in_a_batch_fails_alone(client: httpx.Client) -> None:
     anime = serve.get_deployment_handle("AnimeGAN", app_name="toonserve")
     good = Prepared(output_size=(64, 64), image=None, working=photo(64, 64), alpha=None)
