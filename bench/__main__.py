@@ -164,6 +164,7 @@ def print_report(report: Report) -> None:
             f"{achieved:.0f}", f"{achieved / peak:.2f}", "ref" if m.psnr_db is None else f"{m.psnr_db:.1f}",
         )  # fmt: skip
     console.print(table)
+    console.print(f"models ran under {report.raw.allocator or 'the default allocator'}")
     filters = report.raw.filters_1920x1080_ms
     console.print(
         f"filters on 1920x1080, ms: {', '.join(f'{k} {v:.0f}' for k, v in filters.items())}; serial {sum(filters.values()):.0f}"
@@ -252,7 +253,7 @@ def main() -> None:
         "torch": torch.__version__,
     }
     report = Report(
-        args.quick, machine, raw.run(WeightsLocations(weights_dir=settings.weights_dir), quick=args.quick, threads=CORES)
+        args.quick, machine, raw.measure(WeightsLocations(weights_dir=settings.weights_dir), quick=args.quick, threads=CORES)
     )
     print("served: toonserve on a local Ray")
     with served(settings, args.port) as url:

@@ -1,10 +1,22 @@
-"""Section 1, raw: each model's inference in this process, by variant and batch, and the machine's GEMM peak."""
+"""Section 1, raw: each model's inference in one process, by variant and batch, and the machine's GEMM peak.
+
+`measure` runs it in a child process started with the model replicas' allocator settings
+(toonserve.memory.MODEL_ALLOCATOR), so that served / raw compares the same kernels under the same
+malloc; the OpenCV filters are timed in the calling process, as ArtFilters runs them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -19,6 +31,7 @@ from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
 from models.weights import WeightsLocations, load_weights, seeded_init
 from toonserve.art import FILTERS
 from toonserve.errors import WeightsMissing
+from toonserve.memory import MODEL_ALLOCATOR
 
 Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl"]
 
@@ -44,6 +57,8 @@ class RawReport:
     weights: dict[str, str]
     models: list[RawResult]
     filters_1920x1080_ms: dict[str, float]
+    allocator: dict[str, str]
+    """The environment the models ran under."""
 
     def rate(self, model: str, size: tuple[int, int], variant: str) -> float:
         """images/s at batch 1."""
@@ -129,7 +144,8 @@ def _run_model(
     return results
 
 
-def run(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
+def run_models(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
+    """Models in this process; the filters and allocator are filled in by `measure`."""
     torch.set_num_threads(threads)
     peaks = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
     repeats = 1 if quick else 3
@@ -163,7 +179,10 @@ def run(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
         net, sources[name] = load_or_seed(ARCHITECTURES[entry.architecture](), entry, locations)
         matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl"]
         results += _run_model(name, net, {(320, 320): matte_input}, matte_pixels, matte_variants, batches, repeats)
+    return RawReport(peaks, sources, results, {}, {})
 
+
+def filters_ms(repeats: int) -> dict[str, float]:
     hd, _ = photo(1920, 1080)
     filters = {}
     for name, art_filter in FILTERS.items():
@@ -171,4 +190,32 @@ def run(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
         for _ in range(repeats):
             art_filter.apply(hd, art_filter.params())
         filters[name] = (time.perf_counter() - start) / repeats * 1e3
-    return RawReport(peaks, sources, results, filters)
+    return filters
+
+
+def measure(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
+    """The models in a child process under MODEL_ALLOCATOR, then the filters here."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "raw.json"
+        command = [sys.executable, "-m", "bench.raw", "--out", str(output), "--threads", str(threads)]
+        if locations.weights_dir is not None:
+            command += ["--weights-dir", str(locations.weights_dir)]
+        subprocess.run([*command, *(["--quick"] if quick else [])], env={**os.environ, **MODEL_ALLOCATOR}, check=True)
+        found = json.loads(output.read_text())
+    models = [RawResult(**m) for m in found["models"]]
+    return RawReport(found["peak_gflops"], found["weights"], models, filters_ms(1 if quick else 3), MODEL_ALLOCATOR)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.raw", description="the models' raw section, as JSON")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--weights-dir", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    report = run_models(WeightsLocations(weights_dir=args.weights_dir), quick=args.quick, threads=args.threads)
+    args.out.write_text(json.dumps(asdict(report)))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from models.animegan import ANIME_WEIGHTS
 from toonserve.anime import AnimeItem, AnimeStylizer
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
+from toonserve.memory import MODEL_ALLOCATOR
 from toonserve.messages import Prepared, Rendered, StageTiming
 from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
@@ -20,7 +21,7 @@ from toonserve.settings import Settings
 
 
 @serve.deployment(
-    ray_actor_options={"num_cpus": 0.3},
+    ray_actor_options={"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}},
     # Queues bound latency, not only memory: 8 in flight (enough to fill a batch of 4) and 8 queued
     # per caller (ingress replica) is about 8 s of anime at 0.5 s an image on a laptop; past that,
     # a fast 503 with Retry-After. The cluster GPU config raises both for larger batches.

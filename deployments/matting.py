@@ -13,6 +13,7 @@ from models.u2net import U2NET_WEIGHTS
 from toonserve.device import choose_device
 from toonserve.errors import InvalidImage, ToonError
 from toonserve.matting import MatteItem, Matter
+from toonserve.memory import MODEL_ALLOCATOR
 from toonserve.messages import Prepared, Rendered, StageTiming
 from toonserve.model_bank import Outcome
 from toonserve.models import ModelState
@@ -20,7 +21,7 @@ from toonserve.settings import Settings
 
 
 @serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
+    ray_actor_options={"num_cpus": 0.25, "runtime_env": {"env_vars": MODEL_ALLOCATOR}},
     max_ongoing_requests=16,
     # Each caller (ingress replica) queues at most 16: a few seconds at 0.1-0.25 s an image.
     max_queued_requests=16,

@@ -9,6 +9,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
+from toonserve.memory import MODEL_ALLOCATOR
 from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, ROOT, generated_files
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
@@ -77,6 +78,13 @@ def test_cpu_config_runs_the_models_on_cpu_workers() -> None:
         actor = deployments(load("deploy/serve-cluster-cpu.yaml"))[name]["ray_actor_options"]
         assert "num_gpus" not in actor
         assert actor["resources"][CPU_WORKER_RESOURCE] > 0
+
+
+@pytest.mark.parametrize("path", ["serve_config.yaml", "deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"])
+def test_model_replicas_start_with_the_model_allocator(path: str) -> None:
+    for name, deployment in deployments(load(path)).items():
+        env = deployment["ray_actor_options"].get("runtime_env", {}).get("env_vars", {})
+        assert (env == MODEL_ALLOCATOR) == (name in ("AnimeGAN", "Matting")), name
 
 
 def test_cluster_yaml_is_valid_for_rays_schema() -> None:

@@ -85,7 +85,8 @@ def built_config() -> dict[str, Any]:
 
 
 def _apply(deployment: dict[str, Any], profile: dict[str, Any], on_cpu_workers: bool) -> None:
-    actor: dict[str, Any] = {"num_cpus": profile["num_cpus"]}
+    # The built options may carry a runtime_env (the model replicas' allocator settings): kept.
+    actor: dict[str, Any] = {**deployment.get("ray_actor_options", {}), "num_cpus": profile["num_cpus"]}
     if "num_gpus" in profile:
         actor["num_gpus"] = profile["num_gpus"]
     if on_cpu_workers:
