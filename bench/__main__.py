@@ -130,14 +130,20 @@ class Report:
     def at(self, side: Runs, workload: str, concurrency: int) -> LoadResult:
         return next(r for r in side[workload] if r.concurrency == concurrency)
 
+    @property
+    def served_variant(self) -> str:
+        """The raw variant the served models run."""
+        return "bf16-cl-compiled" if self.machine.get("compile_models") else "bf16-cl"
+
     def compute_ratios(self) -> None:
+        variant = self.served_variant
         anime_c = max(c for c, _ in levels("anime", self.quick) if c <= 8)
         matte_c = max(c for c, _ in levels("matte", self.quick))
         served_anime = self.at(self.served, "anime", anime_c).images_per_s
         self.ratios = {
             f"anime c{anime_c}: served / baseline": served_anime / self.at(self.baseline, "anime", anime_c).images_per_s,
-            f"anime c{anime_c}: served / raw (bf16-cl, 512x384, batch 1)": served_anime
-            / self.raw.rate("anime", (512, 384), "bf16-cl"),
+            f"anime c{anime_c}: served / raw ({variant}, 512x384, batch 1)": served_anime
+            / self.raw.rate("anime", (512, 384), variant),
             "art c4: served / baseline throughput": self.at(self.served, "art", 4).images_per_s
             / self.at(self.baseline, "art", 4).images_per_s,
             "art c1: baseline p50 / served p50 latency": self.at(self.baseline, "art", 1).p50_ms
@@ -145,8 +151,8 @@ class Report:
         }
         for model in ("u2netp", "u2net_human_seg"):
             served_matte = self.at(self.served, f"matte_{model}", matte_c).images_per_s
-            self.ratios[f"matte {model} c{matte_c}: served / raw (bf16-cl, batch 1)"] = served_matte / self.raw.rate(
-                model, (320, 320), "bf16-cl"
+            self.ratios[f"matte {model} c{matte_c}: served / raw ({variant}, batch 1)"] = served_matte / self.raw.rate(
+                model, (320, 320), variant
             )
 
 
@@ -251,9 +257,17 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "cores": CORES,
         "torch": torch.__version__,
+        "compile_models": int(settings.compile_models),
     }
     report = Report(
-        args.quick, machine, raw.measure(WeightsLocations(weights_dir=settings.weights_dir), quick=args.quick, threads=CORES)
+        args.quick,
+        machine,
+        raw.measure(
+            WeightsLocations(weights_dir=settings.weights_dir),
+            quick=args.quick,
+            threads=CORES,
+            compiled=settings.compile_models,
+        ),
     )
     print("served: toonserve on a local Ray")
     with served(settings, args.port) as url:

@@ -33,7 +33,7 @@ from toonserve.art import FILTERS
 from toonserve.errors import WeightsMissing
 from toonserve.memory import MODEL_ALLOCATOR
 
-Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl"]
+Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "bf16-cl-compiled"]
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,16 @@ def psnr(reference: np.ndarray, other: np.ndarray, peak: float = 255.0) -> float
 def prepared(module: nn.Module, variant: Variant) -> nn.Module:
     if variant == "fp32-nchw":
         return module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # As the service compiles (toonserve.model_bank); the warm-up pass in `timed` pays the compile.
+    return torch.compile(module, dynamic=True) if variant == "bf16-cl-compiled" else module  # type: ignore[return-value]
 
 
 def timed(module: nn.Module, x: torch.Tensor, variant: Variant, repeats: int) -> tuple[float, torch.Tensor]:
     """Seconds per forward pass (after one warm-up), and the last output in fp32."""
     if variant != "fp32-nchw":
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16-cl"):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant.startswith("bf16")):
         out = module(x)
         start = time.perf_counter()
         for _ in range(repeats):
@@ -144,13 +146,15 @@ def _run_model(
     return results
 
 
-def run_models(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
-    """Models in this process; the filters and allocator are filled in by `measure`."""
+def run_models(locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool) -> RawReport:
+    """Models in this process; the filters and allocator are filled in by `measure`. `compiled`
+    adds the torch.compile'd variant that the service runs with TOONSERVE_COMPILE_MODELS=1."""
     torch.set_num_threads(threads)
     peaks = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
     repeats = 1 if quick else 3
     batches = [1] if quick else [1, 4]
-    variants: list[Variant] = ["fp32-nchw", "fp32-cl", "bf16-cl"]
+    extra: list[Variant] = ["bf16-cl-compiled"] if compiled else []
+    variants: list[Variant] = ["fp32-nchw", "fp32-cl", "bf16-cl", *extra]
     results: list[RawResult] = []
     sources: dict[str, str] = {}
 
@@ -177,7 +181,7 @@ def run_models(locations: WeightsLocations, *, quick: bool, threads: int) -> Raw
     for name in ("u2netp", "u2net_human_seg"):
         entry = U2NET_WEIGHTS.get(name)
         net, sources[name] = load_or_seed(ARCHITECTURES[entry.architecture](), entry, locations)
-        matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl"]
+        matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl", *extra]
         results += _run_model(name, net, {(320, 320): matte_input}, matte_pixels, matte_variants, batches, repeats)
     return RawReport(peaks, sources, results, {}, {})
 
@@ -193,14 +197,15 @@ def filters_ms(repeats: int) -> dict[str, float]:
     return filters
 
 
-def measure(locations: WeightsLocations, *, quick: bool, threads: int) -> RawReport:
+def measure(locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool) -> RawReport:
     """The models in a child process under MODEL_ALLOCATOR, then the filters here."""
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "raw.json"
         command = [sys.executable, "-m", "bench.raw", "--out", str(output), "--threads", str(threads)]
         if locations.weights_dir is not None:
             command += ["--weights-dir", str(locations.weights_dir)]
-        subprocess.run([*command, *(["--quick"] if quick else [])], env={**os.environ, **MODEL_ALLOCATOR}, check=True)
+        options = (["--quick"] if quick else []) + (["--compiled"] if compiled else [])
+        subprocess.run([*command, *options], env={**os.environ, **MODEL_ALLOCATOR}, check=True)
         found = json.loads(output.read_text())
     models = [RawResult(**m) for m in found["models"]]
     return RawReport(found["peak_gflops"], found["weights"], models, filters_ms(1 if quick else 3), MODEL_ALLOCATOR)
@@ -212,8 +217,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--weights-dir", type=Path)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--compiled", action="store_true")
     args = parser.parse_args()
-    report = run_models(WeightsLocations(weights_dir=args.weights_dir), quick=args.quick, threads=args.threads)
+    locations = WeightsLocations(weights_dir=args.weights_dir)
+    report = run_models(locations, quick=args.quick, threads=args.threads, compiled=args.compiled)
     args.out.write_text(json.dumps(asdict(report)))
 
 

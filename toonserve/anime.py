@@ -36,10 +36,13 @@ class AnimeStylizer(BankRunner[AnimeGenerator, AnimeItem, GroupKey]):
     """One generator per style, all loaded at construction; `run` gives (styled image, batch size) per item."""
 
     def __init__(self, settings: Settings, styles: list[str], placement: Placement) -> None:
-        super().__init__(ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement))
+        super().__init__(ModelBank.load(settings, ANIME_WEIGHTS, styles, lambda _: AnimeGenerator(), placement, dynamic=True))
 
     def warm_up(self) -> None:
-        self.run([(np.zeros((BUCKET, BUCKET, 3), np.uint8), style) for style in self.bank.loaded])
+        # Height and width differ from each other and from every channel count: torch.compile gives
+        # dimensions of equal size one symbol, and a square warm-up compiled a graph that the first
+        # 512x384 photo then had to recompile (33 s).
+        self.run([(np.zeros((3 * BUCKET, 5 * BUCKET, 3), np.uint8), style) for style in self.bank.loaded])
 
     def _key(self, item: AnimeItem) -> GroupKey:
         image, style = item
@@ -56,7 +59,7 @@ class AnimeStylizer(BankRunner[AnimeGenerator, AnimeItem, GroupKey]):
         batch = torch.from_numpy(np.stack([pad_to(image, shape) for image, _ in items])).to(torch.device(placement.device))
         # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy.
         with placement.inference():
-            out = self.bank.get(style)(batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0)
+            out = self.bank.forward(style)(batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0)
             out = ((out.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
         styled = out.permute(0, 2, 3, 1).cpu().numpy()
         return [np.ascontiguousarray(s[: image.shape[0], : image.shape[1]]) for s, (image, _) in zip(styled, items, strict=True)]

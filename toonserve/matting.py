@@ -44,7 +44,7 @@ class Matter(BankRunner[U2Net, MatteItem, str]):
         # Official test script: each image divided by its own maximum, then ImageNet mean/std.
         peak = batch.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
         with self.bank.placement.inference():
-            prediction = self.bank.get(model)((batch / peak - self.mean) / self.std)[:, 0].float()
+            prediction = self.bank.forward(model)((batch / peak - self.mean) / self.std)[:, 0].float()
             low = prediction.amin(dim=(1, 2), keepdim=True)
             high = prediction.amax(dim=(1, 2), keepdim=True)
             normalised = (prediction - low) / (high - low).clamp_min(1e-8)

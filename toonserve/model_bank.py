@@ -6,7 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -38,6 +38,8 @@ class ModelBank(Generic[ModuleT]):
     placement: Placement
     loaded: dict[str, LoadedModel[ModuleT]]
     missing: dict[str, str]
+    compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict)
+    """torch.compile'd forwards by name, where Settings.compile_models asks for them."""
 
     @classmethod
     def load(
@@ -47,7 +49,10 @@ class ModelBank(Generic[ModuleT]):
         names: list[str],
         build: Callable[[WeightsEntry], ModuleT],
         placement: Placement,
+        dynamic: bool | None = None,
     ) -> ModelBank[ModuleT]:
+        """`dynamic` goes to torch.compile: True where input shapes vary, so that a new shape does
+        not recompile (about 30 s on 2 cores) while a request waits."""
         loaded: dict[str, LoadedModel[ModuleT]] = {}
         missing: dict[str, str] = {}
         locations = weights_locations(settings)
@@ -66,7 +71,11 @@ class ModelBank(Generic[ModuleT]):
             # Module.to takes memory_format (documented, and done at runtime); torch's stubs omit it.
             model.module.to(torch.device(placement.device), memory_format=torch.channels_last)  # type: ignore[call-overload]
             loaded[name] = model
-        return cls(registry, placement, loaded, missing)
+        compiled = {}
+        if settings.compile_models:
+            # Modules of one class share the compiled code: the second style compiles in a fraction of a second.
+            compiled = {name: torch.compile(model.module, dynamic=dynamic) for name, model in loaded.items()}
+        return cls(registry, placement, loaded, missing, compiled)
 
     def get(self, name: str) -> ModuleT:
         """The loaded module; InvalidParameter for an unknown name, WeightsMissing for an unloaded one."""
@@ -76,8 +85,13 @@ class ModelBank(Generic[ModuleT]):
             raise WeightsMissing(self.missing.get(name, f"{self.registry.kind} {name!r} is not loaded on this replica"))
         return self.loaded[name].module
 
+    def forward(self, name: str) -> Callable[..., torch.Tensor]:
+        """What runs the named model: its compiled forward, or the module itself."""
+        module = self.get(name)
+        return self.compiled.get(name, module)
+
     def states(self) -> list[ModelState]:
-        device = self.placement.note
+        device = self.placement.note + ("; torch.compile" if self.compiled else "")
         states = [
             ModelState(n, True, m.source.origin, m.source.verified, m.source.detail, device) for n, m in self.loaded.items()
         ]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch._dynamo.utils
 
 from tests.images import photo
 from toonserve.anime import AnimeStylizer, bucket_shape
@@ -87,6 +88,27 @@ def test_bf16_stays_within_35_db_of_fp32(weights_dir: Path) -> None:
     assert isinstance(reference, tuple)
     assert isinstance(approximate, tuple)
     assert psnr(reference[0], approximate[0]) >= 35.0
+
+
+@pytest.mark.slow
+# Raised inside torch's inductor on import, not by our code.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_compiled_models_stay_within_35_db_of_fp32_and_compile_once(weights_dir: Path) -> None:
+    settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
+    exact = AnimeStylizer(settings, ["paprika"], choose_device(gpu_assigned=False, precision="fp32"))
+    compiled_settings = settings.model_copy(update={"compile_models": True})
+    compiled = AnimeStylizer(compiled_settings, ["paprika"], choose_device(gpu_assigned=False, precision="bf16"))
+    compiled.warm_up()
+    assert "torch.compile" in compiled.states()[0].device
+    torch._dynamo.utils.counters.clear()
+    for width, height in [(192, 128), (160, 224)]:
+        image = photo(width, height, seed=width)
+        (reference,), (approximate,) = exact.run([(image, "paprika")]), compiled.run([(image, "paprika")])
+        assert isinstance(reference, tuple)
+        assert isinstance(approximate, tuple)
+        assert psnr(reference[0], approximate[0]) >= 35.0
+    # Photos of new shapes reuse the graph compiled at warm-up: no request waits for a compile.
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 0
 
 
 def test_forward_batch_does_not_change_results(stylizer: AnimeStylizer) -> None:
