@@ -92,6 +92,8 @@ class BurstReport:
     retried: bool
     outcomes: list[Outcome] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
+    sampler_errors: dict[str, int] = field(default_factory=dict)
+    """Failed reads of Serve's REST API, by kind: a wrong token or dashboard shows up here."""
     per_second: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -158,7 +160,7 @@ class ReplicaSampler(threading.Thread):
         super().__init__(daemon=True)
         self.admin, self.app, self.period_s = admin, app, period_s
         self.samples: list[Sample] = []
-        self.errors = 0
+        self.errors: Counter[str] = Counter()
         self._stop_event = threading.Event()
         self._start = time.monotonic()
 
@@ -170,8 +172,10 @@ class ReplicaSampler(threading.Thread):
                 nodes = Counter(deployment for deployment, _ in {(r.deployment, r.node_id) for r in replicas})
                 t = time.monotonic() - self._start
                 self.samples.append(Sample(t, dict(counts), dict(nodes), len({r.node_id for r in replicas})))
-            except httpx.HTTPError:
-                self.errors += 1
+            except httpx.HTTPStatusError as error:
+                self.errors[f"HTTP {error.response.status_code}"] += 1
+            except httpx.HTTPError as error:
+                self.errors[type(error).__name__] += 1
             self._stop_event.wait(self.period_s)
 
     def stop(self) -> list[Sample]:
@@ -233,6 +237,7 @@ def run_burst(
         bar.close()
         if sampler:
             report.samples = sampler.stop()
+            report.sampler_errors = dict(sampler.errors)
         if admin:
             admin.close()
     report.analyse(watched)
@@ -307,6 +312,8 @@ def main() -> None:
     stem.with_suffix(".json").write_text(json.dumps(asdict(report), indent=2))
     plot(report, stem.with_suffix(".png"))
     print(json.dumps(report.summary, indent=2))
+    if report.sampler_errors:
+        print(f"warning: replica counts are incomplete; Serve's REST API at {args.dashboard} failed: {report.sampler_errors}")
     print(f"wrote {stem}.json and {stem}.png")
 
 

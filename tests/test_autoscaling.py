@@ -128,6 +128,8 @@ def test_b_c_a_burst_scales_out_across_nodes_then_back_in_without_dropping_reque
     print("burst:", report.summary)
     # (b) the burst grew ArtFilters beyond one replica, on more nodes than before, all CPU workers.
     assert set(report.summary["statuses"]) <= {"200", "503"}, report.summary
+    # The sampler read Serve's REST API with the cluster's token (a wrong one shows as HTTP 401).
+    assert not [kind for kind in report.sampler_errors if kind.startswith("HTTP 4")], report.sampler_errors
     assert report.summary["max_replicas"]["ArtFilters"] >= 2, report.summary
     assert report.summary["scale_up_s"] is not None
     # Before the burst one CPU worker held every CPU replica, and ArtFilters cannot use the GPU node:
