@@ -22,11 +22,13 @@ from toonserve.settings import Settings
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}},
-    # Queues bound latency, not only memory: 8 in flight (enough to fill a batch of 4) and 8 queued
-    # per caller (ingress replica) is about 8 s of anime at 0.5 s an image on a laptop; past that,
-    # a fast 503 with Retry-After. The cluster GPU config raises both for larger batches.
+    # Queues bound latency, not only memory: 8 in flight (enough to fill a batch of 4) and 16 queued
+    # per caller (ingress replica) is about 9 s of anime at 0.37 s an image on a 2-core laptop; past
+    # that, a fast 503 with Retry-After. With 8 queued (sized when an image took 0.5 s), 19 of 48
+    # requests from a client at concurrency 16 got a 503. The cluster GPU config raises both for
+    # larger batches.
     max_ongoing_requests=8,
-    max_queued_requests=8,
+    max_queued_requests=16,
     # One replica locally: it already runs on every core (default_threads), and a second one on the
     # same cores only oversubscribes them (anime served / raw fell from 0.80 to 0.50 with two).
     # The cluster configs scale it out across nodes.
