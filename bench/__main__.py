@@ -214,6 +214,7 @@ def soak(settings: Settings, port: int, seconds: float) -> Path:
             run_load(url + path, body, 1, 2)
         start_memory = replica_memory_mb()
         statuses: dict[str, int] = {}
+        series: list[dict[str, float]] = []
         deadline = time.monotonic() + seconds
         rounds = 0
         while time.monotonic() < deadline:
@@ -222,9 +223,19 @@ def soak(settings: Settings, port: int, seconds: float) -> Path:
                 for status, count in outcome.statuses.items():
                     statuses[status] = statuses.get(status, 0) + count
             rounds += 1
-            print(f"  {time.monotonic() - deadline + seconds:.0f} s: {statuses}")
+            elapsed = time.monotonic() - deadline + seconds
+            # USS per replica after every round: a plateau and a slow climb look alike at two points.
+            series.append({"t_s": elapsed} | {name: m["uss"] for name, m in replica_memory_mb().items()})
+            print(f"  {elapsed:.0f} s: {statuses}", flush=True)
         end_memory = replica_memory_mb()
-    result = {"seconds": seconds, "rounds": rounds, "statuses": statuses, "start_mb": start_memory, "end_mb": end_memory}
+    result = {
+        "seconds": seconds,
+        "rounds": rounds,
+        "statuses": statuses,
+        "start_mb": start_memory,
+        "end_mb": end_memory,
+        "uss_mb_by_round": series,
+    }
     output = RESULTS / f"soak-{time.strftime('%Y%m%dT%H%M%S')}.json"
     output.write_text(json.dumps(result, indent=2))
     table = Table(title=f"replica memory over a {seconds:.0f} s steady run (MB)")
