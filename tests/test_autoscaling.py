@@ -23,6 +23,7 @@ from bench.burst import BurstReport, LoadShape, run_burst
 from tests.fake_cluster import FakeCluster, fake_cluster, wait_for
 from tests.images import encode, photo
 from toonserve.serve_admin import ServeAdmin
+from toonserve.serve_configs import CPU_DEPLOYMENTS, MODEL_DEPLOYMENTS
 
 pytestmark = pytest.mark.slow
 
@@ -105,9 +106,9 @@ def test_a_pending_gpu_replica_launches_a_gpu_node_and_anime_lands_on_it(cluster
     fake, admin = cluster
     types = fake.node_types()
     assert "gpu_worker" in types.values(), "the autoscaler launched no GPU node"
-    for deployment in ("AnimeGAN", "Matting"):
+    for deployment in MODEL_DEPLOYMENTS:
         assert {types[n] for n in nodes_of(admin, deployment)} == {"gpu_worker"}, deployment
-    for deployment in ("Ingress", "Preprocessor", "ArtFilters"):
+    for deployment in CPU_DEPLOYMENTS:
         assert {types[n] for n in nodes_of(admin, deployment)} == {"cpu_worker"}, deployment
     response = httpx.post(url(fake, "/v1/anime?max_side=256"), content=encode(photo(256, 192), "JPEG"), timeout=120)
     assert response.status_code == 200

@@ -10,7 +10,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
 from toonserve.memory import MODEL_ALLOCATOR
-from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, ROOT, generated_files
+from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, generated_files
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
 DEPLOYMENT_NAMES = {"Ingress", "Preprocessor", "AnimeGAN", "ArtFilters", "Matting"}
@@ -38,7 +38,7 @@ def test_serve_configs_validate_and_autoscale_for_bursts(path: str) -> None:
     for name, deployment in deployments(config).items():
         scaling = deployment["autoscaling_config"]
         # Locally the model replicas use every core already: one each (deployments/anime.py).
-        local_model = path == "serve_config.yaml" and name in ("AnimeGAN", "Matting")
+        local_model = path == "serve_config.yaml" and name in MODEL_DEPLOYMENTS
         assert scaling["min_replicas"] < scaling["max_replicas"] or local_model, name
         assert scaling["upscale_delay_s"] < scaling["downscale_delay_s"], name
         assert scaling["look_back_period_s"] <= 10, name
@@ -65,7 +65,7 @@ def test_cpu_work_never_lands_on_gpu_nodes_or_the_head() -> None:
 def test_gpu_config_gives_models_fractional_gpus_and_larger_batches() -> None:
     local = deployments(load("serve_config.yaml"))
     for name, deployment in deployments(load("deploy/serve-cluster-gpu.yaml")).items():
-        if name not in ("AnimeGAN", "Matting"):
+        if name not in MODEL_DEPLOYMENTS:
             continue
         actor = deployment["ray_actor_options"]
         assert 0 < actor["num_gpus"] < 1
@@ -74,7 +74,7 @@ def test_gpu_config_gives_models_fractional_gpus_and_larger_batches() -> None:
 
 
 def test_cpu_config_runs_the_models_on_cpu_workers() -> None:
-    for name in ("AnimeGAN", "Matting"):
+    for name in MODEL_DEPLOYMENTS:
         actor = deployments(load("deploy/serve-cluster-cpu.yaml"))[name]["ray_actor_options"]
         assert "num_gpus" not in actor
         assert actor["resources"][CPU_WORKER_RESOURCE] > 0
@@ -84,7 +84,7 @@ def test_cpu_config_runs_the_models_on_cpu_workers() -> None:
 def test_model_replicas_start_with_the_model_allocator(path: str) -> None:
     for name, deployment in deployments(load(path)).items():
         env = deployment["ray_actor_options"].get("runtime_env", {}).get("env_vars", {})
-        assert (env == MODEL_ALLOCATOR) == (name in ("AnimeGAN", "Matting")), name
+        assert (env == MODEL_ALLOCATOR) == (name in MODEL_DEPLOYMENTS), name
 
 
 def test_cluster_yaml_is_valid_for_rays_schema() -> None:
