@@ -40,7 +40,10 @@ class AnimeGAN:
     """All four styles in one deployment; a batch mixes styles and shapes, grouped inside."""
 
     def __init__(self, settings: Settings, styles: list[str] | None = None) -> None:
-        # One thread runs every forward pass: one malloc arena, reused, instead of one per pool thread.
+        # One thread runs every forward pass: one malloc arena, reused, the torch thread count set on
+        # it holds (use_threads), and the next batch fills meanwhile. A worker thread has a cost: the
+        # same forward ran 30-40% slower than on a process's main thread (README, where the time
+        # goes), and Serve runs user code on worker threads only.
         self._forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
         placement = choose_device(bool(ray.get_gpu_ids()), settings.precision, replica_cpus())
         self._stylizer = AnimeStylizer(settings, styles or ANIME_WEIGHTS.names(), placement)

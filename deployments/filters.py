@@ -24,7 +24,7 @@ from toonserve.settings import Settings
     # 503 at all. Now 4 run at once (each also runs its watercolour strips on the pool) and each
     # caller (ingress replica) queues 12 more: a few seconds of work; past that, 503 at once. A /v1/art
     # request makes three calls (one per filter group), so a client at concurrency 4 needs 12 slots:
-    # with 8 queued, one of about 100 /v1/art requests at concurrency 4 in a 10-minute soak got a 503.
+    # with 8 queued, three of 216 /v1/art requests at concurrency 4 in a 10-minute soak got a 503.
     max_ongoing_requests=4,
     max_queued_requests=12,
     autoscaling_config=bursty(1, 2, 2),

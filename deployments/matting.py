@@ -36,7 +36,7 @@ class Matting:
     """U²-Net portrait matting; returns the matte, composed and encoded by the preprocessor."""
 
     def __init__(self, settings: Settings, models: list[str] | None = None) -> None:
-        # One thread runs every forward pass: one malloc arena, reused, instead of one per pool thread.
+        # One thread runs every forward pass, as in AnimeGAN (see there).
         self._forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
         placement = choose_device(bool(ray.get_gpu_ids()), settings.precision, replica_cpus())
         self._matter = Matter(settings, models or U2NET_WEIGHTS.names(), placement)

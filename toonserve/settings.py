@@ -27,8 +27,9 @@ class Settings(BaseModel, frozen=True):
     precision: Precision = "auto"
     """auto: bf16 autocast where the CPU has AVX512-BF16 or the GPU supports it, else fp32."""
     compile_models: bool = False
-    """torch.compile the models at start (inductor). On 2 cores: about 30 s to compile, then an
-    anime forward 15% faster; the compiled code is cached on disk for the next start."""
+    """torch.compile the models at start (inductor). On 2 cores: about 40 s to compile AnimeGAN and
+    130 s for both U²-Nets, then forwards 8-18% faster; the compiled code is cached on disk for the
+    next start."""
     anime_side: int = 512
     """The long side AnimeGAN works at; its output is resized to the requested size."""
 
