@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +27,10 @@ from typing import Any
 import psutil
 import ray
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.serving import ROOT, free_port
+
 HEAD_TYPE = "ray.head.default"
 MARKER = "TOONSERVE_FAKE_CLUSTER"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def autoscaling_config(worker_types: dict[str, dict[str, Any]], gcs_address: str, idle_timeout_minutes: float) -> dict[str, Any]:
