@@ -7,12 +7,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from ray.serve import Application, Deployment
 
+from core.settings import Settings
 from deployments.anime import AnimeGAN
 from deployments.filters import ArtFilters
 from deployments.ingress import Ingress
 from deployments.matting import Matting
 from deployments.preprocessor import Preprocessor
-from toonserve.settings import Settings
 
 
 class AppArgs(BaseModel):

@@ -30,9 +30,9 @@ from bench import raw
 from bench.load import LoadResult, run_load
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
+from core.settings import Settings
 from models.weights import WeightsLocations
 from serve_app import AppArgs, build_app
-from toonserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

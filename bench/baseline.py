@@ -26,12 +26,12 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from bench.raw import load_or_seed
+from core import imaging, matte
+from core.art import FILTERS
+from core.messages import MatteOptions
 from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE, AnimeGenerator
 from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
 from models.weights import WeightsLocations
-from toonserve import imaging, matte
-from toonserve.art import FILTERS
-from toonserve.messages import MatteOptions
 
 _MODELS: dict[str, nn.Module] = {}
 

@@ -1,7 +1,7 @@
 """Section 1, raw: each model's inference in one process, by variant and batch, and the machine's GEMM peak.
 
 `measure` runs it in a child process started with the model replicas' allocator settings
-(toonserve.memory.MODEL_ALLOCATOR), so that served / raw compares the same kernels under the same
+(core.memory.MODEL_ALLOCATOR), so that served / raw compares the same kernels under the same
 malloc; the OpenCV filters are timed in the calling process, as ArtFilters runs them.
 """
 
@@ -25,13 +25,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.photos import photo
+from core.art import FILTERS
+from core.errors import WeightsMissing
+from core.memory import MODEL_ALLOCATOR
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
 from models.registry import WeightsEntry
 from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
 from models.weights import WeightsLocations, load_weights, seeded_init
-from toonserve.art import FILTERS
-from toonserve.errors import WeightsMissing
-from toonserve.memory import MODEL_ALLOCATOR
 
 Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "bf16-cl-compiled"]
 
@@ -91,7 +91,7 @@ def prepared(module: nn.Module, variant: Variant) -> nn.Module:
     if variant == "fp32-nchw":
         return module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    # As the service compiles (toonserve.model_bank); the warm-up pass in `timed` pays the compile.
+    # As the service compiles (core.model_bank); the warm-up pass in `timed` pays the compile.
     return torch.compile(module, dynamic=True) if variant == "bf16-cl-compiled" else module  # type: ignore[return-value]
 
 

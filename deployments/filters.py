@@ -5,16 +5,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ray import serve
 
+from core import art
+from core.art import FilterParams, get_filter
+from core.device import default_threads
+from core.errors import InvalidImage
+from core.memory import trims_after
+from core.messages import Encoded, OutputFormat, Prepared, Rendered, StageTiming
+from core.preprocess import ImageProcessor
+from core.settings import Settings
 from deployments.batching import replica_cpus
 from deployments.scaling import bursty
-from toonserve import art
-from toonserve.art import FilterParams, get_filter
-from toonserve.device import default_threads
-from toonserve.errors import InvalidImage
-from toonserve.memory import trims_after
-from toonserve.messages import Encoded, OutputFormat, Prepared, Rendered, StageTiming
-from toonserve.preprocess import ImageProcessor
-from toonserve.settings import Settings
 
 
 @serve.deployment(

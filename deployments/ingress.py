@@ -17,15 +17,15 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.art import FILTERS, get_filter, parallel_groups
+from core.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
+from core.memory import return_large_blocks_to_the_os
+from core.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, StageTiming, WorkingSize
+from core.models import ModelState
+from core.settings import WEIGHTS_INSTALL_HINT, Settings
 from deployments.scaling import bursty
 from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
 from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
-from toonserve.art import FILTERS, get_filter, parallel_groups
-from toonserve.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
-from toonserve.memory import return_large_blocks_to_the_os
-from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, StageTiming, WorkingSize
-from toonserve.models import ModelState
-from toonserve.settings import WEIGHTS_INSTALL_HINT, Settings
 
 logger = logging.getLogger("ray.serve")
 

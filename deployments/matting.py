@@ -7,17 +7,17 @@ from concurrent.futures import ThreadPoolExecutor
 import ray
 from ray import serve
 
+from core.device import choose_device
+from core.errors import InvalidImage, ToonError
+from core.matting import MatteItem, Matter
+from core.memory import MODEL_ALLOCATOR
+from core.messages import Prepared, Rendered, StageTiming
+from core.model_bank import Outcome
+from core.models import ModelState
+from core.settings import Settings
 from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
 from deployments.scaling import bursty
 from models.u2net import U2NET_WEIGHTS
-from toonserve.device import choose_device
-from toonserve.errors import InvalidImage, ToonError
-from toonserve.matting import MatteItem, Matter
-from toonserve.memory import MODEL_ALLOCATOR
-from toonserve.messages import Prepared, Rendered, StageTiming
-from toonserve.model_bank import Outcome
-from toonserve.models import ModelState
-from toonserve.settings import Settings
 
 
 @serve.deployment(

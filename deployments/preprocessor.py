@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from ray import serve
 
+from core.memory import trims_after
+from core.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
+from core.preprocess import ImageProcessor
+from core.settings import Settings
 from deployments.scaling import bursty
-from toonserve.memory import trims_after
-from toonserve.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, WorkingSize
-from toonserve.preprocess import ImageProcessor
-from toonserve.settings import Settings
 
 
 # A full queue makes the ingress answer 503 overloaded with Retry-After, instead of waiting unboundedly.

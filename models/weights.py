@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from core.errors import WeightsMissing
+from core.settings import WEIGHTS_INSTALL_HINT
 from models.registry import WeightsEntry
-from toonserve.errors import WeightsMissing
-from toonserve.settings import WEIGHTS_INSTALL_HINT
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import ray
 from ray import serve
 
+from core.settings import Settings
 from serve_app import AppArgs, build_app
-from toonserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Replica processes import deployments/, models/ and toonserve/ from the checkout.

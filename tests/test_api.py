@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 from ray import serve
 
+from core.anime import AnimeStylizer
+from core.device import choose_device
+from core.errors import InvalidImage
+from core.messages import Prepared, Rendered
+from core.settings import Settings
 from tests.images import decode, encode, photo
 from tests.serving import deploy, local_serve
-from toonserve.anime import AnimeStylizer
-from toonserve.device import choose_device
-from toonserve.errors import InvalidImage
-from toonserve.messages import Prepared, Rendered
-from toonserve.settings import Settings
 
 pytestmark = pytest.mark.slow
 

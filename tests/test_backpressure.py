@@ -10,11 +10,11 @@ import httpx
 import pytest
 from ray import serve
 
+from core.settings import Settings
 from serve_app import AppArgs, build_app
 from tests.images import encode, photo
 from tests.serving import local_serve
 from toonserve.client import toonserve_client
-from toonserve.settings import Settings
 
 pytestmark = pytest.mark.slow
 

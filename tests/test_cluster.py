@@ -13,10 +13,10 @@ from ray import serve
 from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
 
+from core.settings import Settings
 from serve_app import AppArgs, build_app
 from tests.images import encode, photo
 from tests.serving import RUNTIME_ENV, free_port
-from toonserve.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
-from toonserve.memory import MODEL_ALLOCATOR
+from core.memory import MODEL_ALLOCATOR
 from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, generated_files
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())

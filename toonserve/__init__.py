@@ -1,1 +1,4 @@
-"""toonserve's Ray-free core: errors, settings, image codec, art filters, matte post-processing."""
+"""Operating toonserve: the command line, the retrying HTTP client, Serve config generation and Serve's REST API.
+
+Nothing in core/, models/ or deployments/ imports this package.
+"""

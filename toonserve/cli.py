@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 from torch import nn
 
+from core.errors import WeightsMissing
+from core.models import weights_locations
+from core.settings import WEIGHTS_INSTALL_HINT, Settings
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
 from models.registry import WeightsEntry
 from models.u2net import ARCHITECTURES, U2NET_WEIGHTS
 from models.weights import WeightsLocations, load_weights
-from toonserve.errors import WeightsMissing
-from toonserve.models import weights_locations
 from toonserve.serve_configs import ROOT, generated_files
-from toonserve.settings import WEIGHTS_INSTALL_HINT, Settings
 
 
 def _architectures() -> list[tuple[WeightsEntry, Callable[[], nn.Module]]]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.errors import WeightsMissing
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
 from models.registry import Registry
 from models.u2net import ARCHITECTURES, U2NET_WEIGHTS
 from models.weights import WeightsLocations, git_blob_sha1, load_weights, resolve, seeded_init
 from tests.conftest import TEST_MATTING_MODELS, save_official
-from toonserve.errors import WeightsMissing
 
 
 @pytest.mark.parametrize("entry", list(ANIME_WEIGHTS), ids=lambda e: e.name)

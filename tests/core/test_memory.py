@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from toonserve.memory import release_free_memory, trims_after
+from core.memory import release_free_memory, trims_after
 
 
 def test_release_free_memory_trims_on_glibc() -> None:

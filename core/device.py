@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from toonserve.settings import Precision
+from core.settings import Precision
 
 
 @dataclass(frozen=True)

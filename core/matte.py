@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from toonserve.messages import MatteOptions
+from core.messages import MatteOptions
 
 
 def refine(matte: np.ndarray, options: MatteOptions) -> np.ndarray:

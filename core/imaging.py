@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from toonserve.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
-from toonserve.messages import OutputFormat
+from core.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
+from core.messages import OutputFormat
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 # Our own pixel limit runs first; Pillow's bomb check would only warn or raise later.

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch._dynamo.utils
 
+from core.anime import AnimeStylizer, bucket_shape
+from core.device import choose_device
+from core.errors import InvalidImage, InvalidParameter, WeightsMissing
+from core.settings import Settings
 from tests.images import photo
-from toonserve.anime import AnimeStylizer, bucket_shape
-from toonserve.device import choose_device
-from toonserve.errors import InvalidImage, InvalidParameter, WeightsMissing
-from toonserve.settings import Settings
 
 
 @pytest.fixture(scope="module")

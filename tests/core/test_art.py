@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from core.art import FILTERS, FilterParams, WatercolorParams, in_strips, parallel_groups, render
+from core.errors import InvalidParameter
 from tests.images import photo
-from toonserve.art import FILTERS, FilterParams, WatercolorParams, in_strips, parallel_groups, render
-from toonserve.errors import InvalidParameter
 
 GOLDEN = Path(__file__).parent / "golden_filters.json"
 MAX_HAMMING = 8

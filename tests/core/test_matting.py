@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.device import choose_device
+from core.errors import InvalidImage, WeightsMissing
+from core.matting import Matter
+from core.settings import Precision, Settings
 from tests.images import photo
-from toonserve.device import choose_device
-from toonserve.errors import InvalidImage, WeightsMissing
-from toonserve.matting import Matter
-from toonserve.settings import Precision, Settings
 
 
 def matter(weights_dir: Path, precision: Precision) -> Matter:

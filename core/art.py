@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toonserve.errors import InvalidParameter
+from core.errors import InvalidParameter
 
 
 class FilterParams(BaseModel):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.device import Placement
+from core.errors import InvalidImage
+from core.model_bank import BankRunner, ModelBank
+from core.settings import Settings
 from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS, U2Net
-from toonserve.device import Placement
-from toonserve.errors import InvalidImage
-from toonserve.model_bank import BankRunner, ModelBank
-from toonserve.settings import Settings
 
 MatteItem = tuple[np.ndarray, str]
 """(RGB uint8 320x320x3, model name)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import Settings
 from models.weights import WeightsLocations
-from toonserve.settings import Settings
 
 
 @dataclass(frozen=True)

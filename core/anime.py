@@ -7,11 +7,11 @@ import math
 import numpy as np
 import torch
 
+from core.device import Placement
+from core.errors import InvalidImage
+from core.model_bank import BankRunner, ModelBank
+from core.settings import Settings
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator
-from toonserve.device import Placement
-from toonserve.errors import InvalidImage
-from toonserve.model_bank import BankRunner, ModelBank
-from toonserve.settings import Settings
 
 BUCKET = 32
 """Working sizes round up to multiples of this, so photos of similar aspect share a batch."""

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core import imaging
+from core.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
+from core.messages import OutputFormat, WorkingSize
+from core.preprocess import ImageProcessor
+from core.settings import Settings
 from tests.images import decode, encode, photo
-from toonserve import imaging
-from toonserve.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
-from toonserve.messages import OutputFormat, WorkingSize
-from toonserve.preprocess import ImageProcessor
-from toonserve.settings import Settings
 
 PROCESSOR = ImageProcessor(Settings(max_pixels=1_000_000))
 

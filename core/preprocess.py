@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from toonserve import imaging, matte
-from toonserve.errors import InvalidParameter
-from toonserve.messages import (
+from core import imaging, matte
+from core.errors import InvalidParameter
+from core.messages import (
     MEDIA_TYPES,
     Encoded,
     MatteOptions,
@@ -18,7 +18,7 @@ from toonserve.messages import (
     StageTiming,
     WorkingSize,
 )
-from toonserve.settings import Settings
+from core.settings import Settings
 
 
 def _ms_since(start: float) -> float:

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.device import Placement, default_threads, use_threads
+from core.errors import InvalidParameter, ToonError, WeightsMissing
+from core.models import ModelState, weights_locations
+from core.settings import Settings
 from models.registry import Registry, WeightsEntry
 from models.weights import LoadedModel, load_weights, random_weights
-from toonserve.device import Placement, default_threads, use_threads
-from toonserve.errors import InvalidParameter, ToonError, WeightsMissing
-from toonserve.models import ModelState, weights_locations
-from toonserve.settings import Settings
 
 logger = logging.getLogger(__name__)
 
