@@ -26,23 +26,22 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from bench.raw import load_or_seed
-from core import imaging, matte
+from core import alpha, imaging
 from core.art import FILTERS
-from core.messages import MatteOptions
-from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE, AnimeGenerator
-from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
+from models.animegan import ANIME_WEIGHTS
+from models.registry import WeightsEntry
+from models.u2net import U2NET_WEIGHTS
 from models.weights import WeightsLocations
 
 _MODELS: dict[str, nn.Module] = {}
+_ANIME = ANIME_WEIGHTS.get(ANIME_WEIGHTS.default)
 
 
 def _load_models(weights_dir: str | None) -> None:
     """Pool initializer: every worker process loads every model once."""
     locations = WeightsLocations(weights_dir=Path(weights_dir) if weights_dir else None, download=False)
-    _MODELS["anime"] = load_or_seed(AnimeGenerator(), ANIME_WEIGHTS.get(DEFAULT_ANIME_STYLE), locations)[0]
-    for name in ("u2net_human_seg", "u2netp"):
-        entry = U2NET_WEIGHTS.get(name)
-        _MODELS[name] = load_or_seed(ARCHITECTURES[entry.architecture](), entry, locations)[0]
+    for entry in (_ANIME, U2NET_WEIGHTS.get("u2net_human_seg"), U2NET_WEIGHTS.get("u2netp")):
+        _MODELS[entry.name] = load_or_seed(entry, locations)[0]
 
 
 def _decode(data: bytes, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -50,37 +49,32 @@ def _decode(data: bytes, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
     return np.asarray(picture), imaging.fit_within(picture.size, max_side)
 
 
+def _infer(entry: WeightsEntry, image: np.ndarray, max_side: int) -> np.ndarray:
+    """One image through the entry's model, fp32 NCHW, prepared as its transforms say."""
+    work = entry.transforms.working_size((image.shape[1], image.shape[0]), min(entry.transforms.side, max_side))
+    x = entry.transforms.to_input(torch.from_numpy(imaging.resize(image, work).copy())[None]).contiguous()
+    with torch.no_grad():
+        return entry.transforms.to_output(_MODELS[entry.name](x))[0].numpy()
+
+
 def anime_job(data: bytes, max_side: int) -> bytes:
     image, size = _decode(data, max_side)
-    work = imaging.fit_within((image.shape[1], image.shape[0]), min(512, max_side))
-    work = (max(4, work[0] // 4 * 4), max(4, work[1] // 4 * 4))
-    x = torch.from_numpy(imaging.resize(image, work).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-    with torch.no_grad():
-        y = _MODELS["anime"](x)
-    styled = ((y[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    return imaging.encode(imaging.resize(styled, size), None, "png")
+    return imaging.encode(imaging.resize(_infer(_ANIME, image, max_side), size), None, "png")
 
 
 def art_job(data: bytes, max_side: int) -> dict[str, str]:
     image, size = _decode(data, max_side)
     image = imaging.resize(image, size)
     return {
-        name: "data:image/png;base64," + base64.b64encode(imaging.encode(f.apply(image, f.params()), None, "png")).decode()
-        for name, f in FILTERS.items()
+        f.name: "data:image/png;base64," + base64.b64encode(imaging.encode(f.apply(image, f.params()), None, "png")).decode()
+        for f in FILTERS
     }
 
 
 def matte_job(data: bytes, max_side: int, model: str) -> bytes:
     image, size = _decode(data, max_side)
-    side = U2NET_INPUT.size
-    x = torch.from_numpy(imaging.resize(image, (side, side)).copy()).permute(2, 0, 1)[None].float()
-    mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1)
-    std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1)
-    with torch.no_grad():
-        prediction = _MODELS[model]((x / x.max() - mean) / std)[0, 0]
-    prediction = (prediction - prediction.min()) / (prediction.max() - prediction.min()).clamp_min(1e-8)
-    alpha = matte.refine(imaging.resize(prediction.numpy(), size), MatteOptions())
-    return imaging.encode(imaging.resize(image, size), matte.to_uint8(alpha), "png")
+    weight = alpha.refine(_infer(U2NET_WEIGHTS.get(model), image, max_side), size)
+    return imaging.encode(imaging.resize(image, size), alpha.to_uint8(weight), "png")
 
 
 def create_app(pool: Pool) -> Flask:

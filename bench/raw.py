@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,12 +25,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.photos import photo
 from core.art import FILTERS
-from core.errors import WeightsMissing
 from core.memory import MODEL_ALLOCATOR
-from models.animegan import ANIME_WEIGHTS, AnimeGenerator
+from models.animegan import ANIME_WEIGHTS
 from models.registry import WeightsEntry
-from models.u2net import ARCHITECTURES, U2NET_INPUT, U2NET_WEIGHTS
-from models.weights import WeightsLocations, load_weights, seeded_init
+from models.u2net import U2NET_WEIGHTS
+from models.weights import WeightsLocations, WeightsNotFound, load_weights, seeded_init
 
 Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "bf16-cl-compiled"]
 
@@ -108,32 +106,40 @@ def timed(module: nn.Module, x: torch.Tensor, variant: Variant, repeats: int) ->
     return elapsed, out.float()
 
 
-def load_or_seed(module: nn.Module, entry: WeightsEntry, locations: WeightsLocations) -> tuple[nn.Module, str]:
+def load_or_seed(entry: WeightsEntry, locations: WeightsLocations) -> tuple[nn.Module, str]:
     try:
-        loaded = load_weights(module, entry, locations)
-    except WeightsMissing:
-        return seeded_init(module, 0), "seeded random"
+        loaded = load_weights(entry, locations)
+    except WeightsNotFound:
+        return seeded_init(entry.build(), 0), "seeded random"
     return loaded.module, f"{entry.name} ({loaded.source.origin})"
+
+
+def as_pixels(entry: WeightsEntry, out: torch.Tensor) -> np.ndarray:
+    """The first output as the service would have it, in 0..255 for PSNR (a matte's [0, 1] scaled up)."""
+    first = entry.transforms.to_output(out)[0]
+    return (first * 255.0 if first.is_floating_point() else first).float().numpy()
 
 
 def _run_model(
     name: str,
+    entry: WeightsEntry,
     module: nn.Module,
-    inputs: dict[tuple[int, int], torch.Tensor],
-    to_pixels: Callable[[torch.Tensor], np.ndarray],
+    sizes: list[tuple[int, int]],
     variants: list[Variant],
     batches: list[int],
     repeats: int,
 ) -> list[RawResult]:
     results = []
-    for (width, height), x1 in inputs.items():
+    for width, height in sizes:
+        image, _ = photo(width, height)
+        x1 = entry.transforms.to_input(torch.from_numpy(image.copy())[None]).contiguous()
         flops = forward_flops(module, x1) / 1e9
         reference: np.ndarray | None = None
         for variant in variants:
             model = prepared(module, variant)
             for batch in batches:
                 seconds, out = timed(model, x1.repeat(batch, 1, 1, 1), variant, repeats)
-                pixels = to_pixels(out[:1])
+                pixels = as_pixels(entry, out[:1])
                 if variant == "fp32-nchw" and batch == 1:
                     reference = pixels
                 quality = None if reference is None or variant == "fp32-nchw" else psnr(reference, pixels)
@@ -158,42 +164,27 @@ def run_models(locations: WeightsLocations, *, quick: bool, threads: int, compil
     results: list[RawResult] = []
     sources: dict[str, str] = {}
 
-    generator, sources["anime"] = load_or_seed(AnimeGenerator(), ANIME_WEIGHTS.get("face_paint_512_v2"), locations)
-    anime_inputs = {}
-    for size in [(512, 512), (512, 384)]:
-        image, sources["photo"] = photo(*size)
-        anime_inputs[size] = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-
-    def anime_pixels(out: torch.Tensor) -> np.ndarray:
-        return ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-    results += _run_model("anime", generator, anime_inputs, anime_pixels, variants, batches, repeats)
-
-    image, _ = photo(U2NET_INPUT.size, U2NET_INPUT.size)
-    matte_input = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float()
-    mean = torch.tensor(U2NET_INPUT.mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1)
-    std = torch.tensor(U2NET_INPUT.std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1)
-    matte_input = (matte_input / matte_input.max() - mean) / std
-
-    def matte_pixels(out: torch.Tensor) -> np.ndarray:
-        return (out[0, 0] * 255.0).numpy()
-
+    anime = ANIME_WEIGHTS.get(ANIME_WEIGHTS.default)
+    generator, sources["anime"] = load_or_seed(anime, locations)
+    sources["photo"] = photo(1, 1)[1]
+    results += _run_model("anime", anime, generator, [(512, 512), (512, 384)], variants, batches, repeats)
     for name in ("u2netp", "u2net_human_seg"):
         entry = U2NET_WEIGHTS.get(name)
-        net, sources[name] = load_or_seed(ARCHITECTURES[entry.architecture](), entry, locations)
+        net, sources[name] = load_or_seed(entry, locations)
         matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl", *extra]
-        results += _run_model(name, net, {(320, 320): matte_input}, matte_pixels, matte_variants, batches, repeats)
+        size = entry.transforms.working_size((1, 1))
+        results += _run_model(name, entry, net, [size], matte_variants, batches, repeats)
     return RawReport(peaks, sources, results, {}, {})
 
 
 def filters_ms(repeats: int) -> dict[str, float]:
     hd, _ = photo(1920, 1080)
     filters = {}
-    for name, art_filter in FILTERS.items():
+    for art_filter in FILTERS:
         start = time.perf_counter()
         for _ in range(repeats):
             art_filter.apply(hd, art_filter.params())
-        filters[name] = (time.perf_counter() - start) / repeats * 1e3
+        filters[art_filter.name] = (time.perf_counter() - start) / repeats * 1e3
     return filters
 
 

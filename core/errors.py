@@ -48,3 +48,7 @@ class Overloaded(ToonError):
 class StageTimeout(ToonError):
     status = 504
     code = "timeout"
+
+
+WEIGHTS_INSTALL_HINT = "make weights (or put the official files in $TOONSERVE_WEIGHTS_DIR)"
+"""What WeightsMissing tells a user to run."""

@@ -1,50 +1,51 @@
-"""Every environment variable toonserve reads, in one place, each with its default."""
+"""Every environment variable toonserve reads, in one place: TOONSERVE_<FIELD>, each with its default.
+
+docs/configuration.md is written from these fields (`make docs`).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.weights import WeightsLocations
 
 Precision = Literal["auto", "fp32", "bf16"]
-
 ENV_PREFIX = "TOONSERVE_"
-WEIGHTS_INSTALL_HINT = "make weights (or put the official files in $TOONSERVE_WEIGHTS_DIR)"
 
 
-class Settings(BaseModel, frozen=True):
-    weights_dir: Path | None = None
-    """Files under their official names, used as given (a user's own weights go here too)."""
-    cache_dir: Path = Path.home() / ".cache" / "toonserve" / "weights"
-    download_weights: bool = True
-    random_weights: bool = False
-    """Seeded random weights for load tests where none can be had. Never the default."""
-    max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
-    stage_timeout_s: float = 60.0
-    precision: Precision = "auto"
-    """auto: bf16 autocast where the CPU has AVX512-BF16 or the GPU supports it, else fp32."""
-    compile_models: bool = False
-    """torch.compile the models at start (inductor). On 2 cores: about 40 s to compile AnimeGAN and
-    130 s for both U²-Nets, then forwards 8-18% faster; the compiled code is cached on disk for the
-    next start."""
-    anime_side: int = 512
-    """The long side AnimeGAN works at; its output is resized to the requested size."""
+class Settings(BaseSettings):
+    """Read from the environment when built without arguments; a malformed value stops start-up, naming the field."""
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values = {
-            name: env[ENV_PREFIX + name.upper()]
-            for name in cls.model_fields
-            if ENV_PREFIX + name.upper() in env and env[ENV_PREFIX + name.upper()] != ""
-        }
-        try:
-            return cls.model_validate(values)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}={values.get(str(e['loc'][0]))!r}: {e['msg']}" for e in error.errors()
-            )
-            raise ValueError(f"malformed environment: {problems}") from None
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True)
+
+    weights_dir: Path | None = Field(
+        None, description="your weights under their official file names, used as given (your own trained ones too)"
+    )
+    cache_dir: Path = Field(Path.home() / ".cache" / "toonserve" / "weights", description="verified downloads")
+    download_weights: bool = Field(True, description="replicas download missing weights at start")
+    random_weights: bool = Field(
+        False, description="seeded random weights, for load tests where none can be had; never the default"
+    )
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="the largest request body, in bytes")
+    max_pixels: int = Field(40_000_000, gt=0, description="the largest photo, in pixels, checked before it is decoded")
+    stage_timeout_s: float = Field(60.0, gt=0, description="how long a request may take before it is answered 504")
+    precision: Precision = Field(
+        "auto",
+        description="`auto`: bf16 autocast where the CPU has AVX512-BF16 or the GPU supports it, else fp32; `fp32`; `bf16`",
+    )
+    compile_models: bool = Field(
+        False,
+        description="`torch.compile` the models at replica start: faster forwards after a compile of minutes on a "
+        "laptop, cached on disk for later starts (docs/performance.md)",
+    )
+    anime_side: int | None = Field(
+        None, ge=32, le=2048, description="the long side AnimeGAN works at (unset: the weights' own, 512); its output is resized"
+    )
+
+    @property
+    def weights_locations(self) -> WeightsLocations:
+        return WeightsLocations(self.weights_dir, self.cache_dir, self.download_weights)

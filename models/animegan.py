@@ -6,43 +6,14 @@ checkpoint's keys, so renaming anything breaks `load_state_dict(strict=True)`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import InputSpec, Registry, WeightsEntry
-
-ANIME_LICENCE = (
-    "Code MIT (bryandlee/animegan2-pytorch). Weights derived from AnimeGANv2 "
-    "(TachibanaYoshino), released for non-commercial use only."
-)
-ANIME_INPUT = InputSpec(
-    size=512,
-    size_rule="short side (face_paint: a centred face crop works best)",
-    value_range=(-1.0, 1.0),
-    layout="RGB float NCHW; sizes multiple of 4 avoid resampling drift",
-)
-_BASE_URL = "https://github.com/bryandlee/animegan2-pytorch/raw/main/weights"
-
-ANIME_WEIGHTS: Registry = Registry("anime style")
-for _name, _sha1 in (
-    ("face_paint_512_v2", "d75102f8f201ddaf8dbe6b913b1a97585b55f838"),
-    ("face_paint_512_v1", "19c1a1da4d9580186109a2b055d91044e5127de6"),
-    ("celeba_distill", "3b7ea61b02254980831cc3bc77af30666dbc999c"),
-    ("paprika", "58086c9db9fc7a9e5c2876ca31b8079599352643"),
-):
-    ANIME_WEIGHTS.add(
-        WeightsEntry(
-            name=_name,
-            architecture="animeganv2_generator",
-            filename=f"{_name}.pt",
-            url=f"{_BASE_URL}/{_name}.pt",
-            git_blob_sha1=_sha1,
-            licence=ANIME_LICENCE,
-            inputs=ANIME_INPUT,
-        )
-    )
-DEFAULT_ANIME_STYLE = "face_paint_512_v2"
+from models.registry import Registry, WeightsEntry
+from models.transforms import ImageTransforms
 
 
 class ConvNormLReLU(nn.Sequential):
@@ -120,3 +91,45 @@ class AnimeGenerator(nn.Module):
         out = self.block_d(out)
         out = F.interpolate(out, x.shape[-2:], mode="bilinear", align_corners=True)
         return self.out_layer(self.block_e(out))
+
+
+@dataclass(frozen=True)
+class AnimeTransforms(ImageTransforms):
+    """RGB in [-1, 1] in, tanh's [-1, 1] out, at any height and width."""
+
+    def to_input(self, batch: torch.Tensor) -> torch.Tensor:
+        # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy.
+        return batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    def to_output(self, output: torch.Tensor) -> torch.Tensor:
+        return ((output.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+ANIME_LICENCE = (
+    "Code MIT (bryandlee/animegan2-pytorch). Weights derived from AnimeGANv2 "
+    "(TachibanaYoshino), released for non-commercial use only."
+)
+_BASE_URL = "https://github.com/bryandlee/animegan2-pytorch/raw/main/weights"
+
+ANIME_WEIGHTS: Registry[WeightsEntry] = Registry(
+    "anime style",
+    (
+        WeightsEntry(
+            name=name,
+            architecture="animeganv2_generator",
+            build=AnimeGenerator,
+            transforms=AnimeTransforms(side=512),
+            filename=f"{name}.pt",
+            url=f"{_BASE_URL}/{name}.pt",
+            licence=ANIME_LICENCE,
+            git_blob_sha1=sha1,
+        )
+        for name, sha1 in (
+            ("face_paint_512_v2", "d75102f8f201ddaf8dbe6b913b1a97585b55f838"),
+            ("face_paint_512_v1", "19c1a1da4d9580186109a2b055d91044e5127de6"),
+            ("celeba_distill", "3b7ea61b02254980831cc3bc77af30666dbc999c"),
+            ("paprika", "58086c9db9fc7a9e5c2876ca31b8079599352643"),
+        )
+    ),
+    default="face_paint_512_v2",
+)

@@ -1,56 +1,88 @@
-"""A registry of named pretrained weights, as torchvision keeps its weights enums."""
+"""Named registries, as torchvision keeps its weights enums: duplicates refused, unknown names answered with the known ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from torch import nn
+
+from models.transforms import ImageTransforms
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """How an image must be prepared for the weights (the preprocessing that travels with them)."""
+class UnknownName(KeyError):
+    """The one message for a name nobody registered: it lists the names that are."""
 
-    size: int
-    size_rule: str
-    value_range: tuple[float, float]
-    layout: str
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
+    def __init__(self, kind: str, name: object, known: Iterable[str]) -> None:
+        self.message = f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class Registry(Generic[T]):
+    """Items by name, in the order added; `default` names the one to use when none is asked for."""
+
+    def __init__(self, kind: str, items: Iterable[T] = (), default: str | None = None) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        for item in items:
+            self.add(item)
+        if default is not None:
+            self.get(default)
+        self._default = default
+
+    def add(self, item: T) -> None:
+        if item.name in self._items:
+            raise ValueError(f"duplicate {self.kind} {item.name!r}")
+        self._items[item.name] = item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownName(self.kind, name, self.names()) from None
+
+    @property
+    def default(self) -> str:
+        if self._default is None:
+            raise ValueError(f"no default {self.kind}")
+        return self._default
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True)
 class WeightsEntry:
+    """One pretrained checkpoint: where it comes from, its licence, the module it loads into, how photos are prepared for it."""
+
     name: str
     architecture: str
+    build: Callable[[], nn.Module]
+    """A fresh, untrained module whose state_dict has the checkpoint's keys and shapes."""
+    transforms: ImageTransforms
     filename: str
     url: str
     licence: str
-    inputs: InputSpec
     git_blob_sha1: str | None = None
     """None where upstream publishes no hash: the file is then checked by a strict load only."""
-
-
-class Registry:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._entries: dict[str, WeightsEntry] = {}
-
-    def add(self, entry: WeightsEntry) -> None:
-        if entry.name in self._entries:
-            raise ValueError(f"duplicate {self.kind} {entry.name!r}")
-        self._entries[entry.name] = entry
-
-    def get(self, name: str) -> WeightsEntry:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
-    def __iter__(self) -> Iterator[WeightsEntry]:
-        return iter(self._entries.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries

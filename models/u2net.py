@@ -13,36 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import InputSpec, Registry, WeightsEntry
-
-U2NET_LICENCE = "Apache-2.0 (xuebinqin/U-2-Net), code and weights"
-U2NET_INPUT = InputSpec(
-    size=320,
-    size_rule="resized to 320x320, aspect not kept",
-    value_range=(0.0, 1.0),
-    layout="RGB float NCHW, divided by its own maximum, then normalised with mean/std",
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-)
-_DRIVE = "https://drive.usercontent.google.com/download?export=download&confirm=t&id="
-
-U2NET_WEIGHTS: Registry = Registry("matting model")
-for _name, _architecture, _drive_id in (
-    ("u2net_human_seg", "u2net", "1m_Kgs91b21gayc2XLW0ou8yugAIadWVP"),
-    ("u2net", "u2net", "1ao1ovG1Qtx4b7EoskHXmi2E9rp5CHLcZ"),
-    ("u2netp", "u2netp", "1rbSTGKAE-MTxBYHd-51l2hMOQPT_7EPy"),
-):
-    U2NET_WEIGHTS.add(
-        WeightsEntry(
-            name=_name,
-            architecture=_architecture,
-            filename=f"{_name}.pth",
-            url=_DRIVE + _drive_id,
-            licence=U2NET_LICENCE,
-            inputs=U2NET_INPUT,
-        )
-    )
-DEFAULT_MATTING_MODEL = "u2net_human_seg"
+from models.registry import Registry, WeightsEntry
+from models.transforms import ImageTransforms
 
 
 class REBNCONV(nn.Module):
@@ -112,7 +84,7 @@ class _Stage:
 class U2Net(nn.Module):
     """Six encoder stages, five decoder stages, six side outputs fused by `outconv`.
 
-    forward: RGB float NCHW (see U2NET_INPUT) -> the fused prediction, after sigmoid, N1HW in (0, 1):
+    forward: RGB float NCHW (see U2NetTransforms) -> the fused prediction, after sigmoid, N1HW in (0, 1):
     the first of the official model's seven outputs, the only one inference uses.
     """
 
@@ -195,4 +167,48 @@ def u2net_lite(in_ch: int = 3, out_ch: int = 1) -> U2Net:
     )
 
 
-ARCHITECTURES = {"u2net": u2net_full, "u2netp": u2net_lite}
+@dataclass(frozen=True)
+class U2NetTransforms(ImageTransforms):
+    """As the official test script prepares its input: side x side, each image divided by its own
+    maximum, then ImageNet mean and std; the prediction min-max normalised to [0, 1] per image."""
+
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def to_input(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.permute(0, 3, 1, 2).float()
+        peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return (x / peak - mean) / std
+
+    def to_output(self, output: torch.Tensor) -> torch.Tensor:
+        prediction = output[:, 0].float()
+        low = prediction.amin(dim=(1, 2), keepdim=True)
+        high = prediction.amax(dim=(1, 2), keepdim=True)
+        return (prediction - low) / (high - low).clamp_min(1e-8)
+
+
+U2NET_LICENCE = "Apache-2.0 (xuebinqin/U-2-Net), code and weights"
+_DRIVE = "https://drive.usercontent.google.com/download?export=download&confirm=t&id="
+
+U2NET_WEIGHTS: Registry[WeightsEntry] = Registry(
+    "matting model",
+    (
+        WeightsEntry(
+            name=name,
+            architecture=architecture,
+            build=build,
+            transforms=U2NetTransforms(side=320, square=True),
+            filename=f"{name}.pth",
+            url=_DRIVE + drive_id,
+            licence=U2NET_LICENCE,
+        )
+        for name, architecture, build, drive_id in (
+            ("u2net_human_seg", "u2net", u2net_full, "1m_Kgs91b21gayc2XLW0ou8yugAIadWVP"),
+            ("u2net", "u2net", u2net_full, "1ao1ovG1Qtx4b7EoskHXmi2E9rp5CHLcZ"),
+            ("u2netp", "u2netp", u2net_lite, "1rbSTGKAE-MTxBYHd-51l2hMOQPT_7EPy"),
+        )
+    ),
+    default="u2net_human_seg",
+)

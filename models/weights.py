@@ -4,7 +4,9 @@ Resolution order, first hit wins:
 1. `weights_dir` (TOONSERVE_WEIGHTS_DIR): files under their official names, used as given and
    logged as unverified (a user's own trained weights go here too);
 2. `cache_dir`: downloads whose git blob SHA-1 matched the registry (checked again on each load);
-3. a download from the registry url: progress shown, hash checked before use, written atomically.
+3. a download from the registry url into `cache_dir`: progress shown, hash checked before use, written atomically.
+
+A file found nowhere raises WeightsNotFound; the service answers that with 503 and the command that installs it.
 """
 
 from __future__ import annotations
@@ -13,30 +15,33 @@ import hashlib
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.errors import WeightsMissing
-from core.settings import WEIGHTS_INSTALL_HINT
 from models.registry import WeightsEntry
 
 logger = logging.getLogger(__name__)
 
 Origin = Literal["weights_dir", "cache", "download", "random"]
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
 _CHUNK = 1 << 20
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+class WeightsNotFound(Exception):
+    """No usable file for a weights entry: missing, failing its hash, or not loading into its architecture."""
 
 
 @dataclass(frozen=True)
 class WeightsLocations:
     weights_dir: Path | None = None
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "toonserve" / "weights")
+    cache_dir: Path | None = None
+    """Verified downloads; None: no cache, and nothing is downloaded."""
     download: bool = False
 
 
@@ -49,8 +54,8 @@ class WeightsSource:
 
 
 @dataclass(frozen=True)
-class LoadedModel(Generic[ModuleT]):
-    module: ModuleT
+class LoadedModel:
+    module: nn.Module
     source: WeightsSource
 
 
@@ -64,12 +69,14 @@ def git_blob_sha1(path: Path) -> str:
 
 
 def resolve(entry: WeightsEntry, locations: WeightsLocations) -> WeightsSource:
-    """Finds the file for `entry`, downloading it if allowed; raises WeightsMissing otherwise."""
+    """Finds the file for `entry`, downloading it if allowed; raises WeightsNotFound otherwise."""
     if locations.weights_dir is not None:
         given = locations.weights_dir / entry.filename
         if given.is_file():
             logger.warning("%s: using %s as given (unverified)", entry.name, given)
             return WeightsSource("weights_dir", given, False, "TOONSERVE_WEIGHTS_DIR, unverified")
+    if locations.cache_dir is None:
+        raise WeightsNotFound(f"weights {entry.filename!r} for {entry.name!r} not found")
     cached = locations.cache_dir / entry.filename
     if cached.is_file():
         if entry.git_blob_sha1 is None:
@@ -86,7 +93,7 @@ def resolve(entry: WeightsEntry, locations: WeightsLocations) -> WeightsSource:
             verified = entry.git_blob_sha1 is not None
             detail = "downloaded, hash checked" if verified else "downloaded; upstream publishes no hash"
             return WeightsSource("download", path, verified, detail)
-    raise WeightsMissing(f"weights {entry.filename!r} for {entry.name!r} not found; install them with: {WEIGHTS_INSTALL_HINT}")
+    raise WeightsNotFound(f"weights {entry.filename!r} for {entry.name!r} not found")
 
 
 def download(entry: WeightsEntry, cache_dir: Path, *, progress: bool = True) -> Path:
@@ -117,20 +124,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Reads a checkpoint saved as a bare state_dict; tensors only (weights_only), on the CPU."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsMissing(f"{path} is not a state_dict of tensors")
+        raise WeightsNotFound(f"{path} is not a state_dict of tensors")
     return state
 
 
-def load_weights(module: ModuleT, entry: WeightsEntry, locations: WeightsLocations) -> LoadedModel[ModuleT]:
-    """Resolves `entry` and loads it strictly: every key present, every shape equal."""
+def load_weights(entry: WeightsEntry, locations: WeightsLocations) -> LoadedModel:
+    """Builds the entry's module, resolves its file and loads it strictly: every key present, every shape equal."""
     source = resolve(entry, locations)
     checkpoint = source.path
     if checkpoint is None:
-        raise WeightsMissing(f"{entry.name}: resolved without a file")
+        raise WeightsNotFound(f"{entry.name}: resolved without a file")
+    module = entry.build()
     try:
         module.load_state_dict(read_state_dict(checkpoint), strict=True)
     except (RuntimeError, OSError, EOFError) as error:
-        raise WeightsMissing(f"{checkpoint} does not load into {entry.architecture}: {error}") from error
+        raise WeightsNotFound(f"{checkpoint} does not load into {entry.architecture}: {error}") from error
     return LoadedModel(module.eval(), source)
 
 
@@ -153,7 +161,7 @@ def seeded_init(module: ModuleT, seed: int) -> ModuleT:
     return module.eval()
 
 
-def random_weights(module: ModuleT, seed: int) -> LoadedModel[ModuleT]:
+def random_weights(entry: WeightsEntry, seed: int) -> LoadedModel:
     source = WeightsSource("random", None, False, "SEEDED RANDOM WEIGHTS (TOONSERVE_RANDOM_WEIGHTS=1): load tests only")
-    logger.warning("%s: serving %s", type(module).__name__, source.detail)
-    return LoadedModel(seeded_init(module, seed), source)
+    logger.warning("%s: serving %s", entry.name, source.detail)
+    return LoadedModel(seeded_init(entry.build(), seed), source)

@@ -8,16 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from models.animegan import AnimeGenerator
-from models.u2net import u2net_full, u2net_lite
+from models.animegan import ANIME_WEIGHTS, AnimeGenerator
+from models.u2net import U2NET_WEIGHTS, u2net_lite
 from models.weights import seeded_init
 
 OFFICIAL_SHAPES = json.loads((Path(__file__).parent / "official_state_dict_shapes.json").read_text())
-ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
-    "animeganv2_generator": AnimeGenerator,
-    "u2net": u2net_full,
-    "u2netp": u2net_lite,
-}
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {e.architecture: e.build for e in [*ANIME_WEIGHTS, *U2NET_WEIGHTS]}
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.errors import WeightsMissing
-from models.animegan import ANIME_WEIGHTS, AnimeGenerator
-from models.registry import Registry
-from models.u2net import ARCHITECTURES, U2NET_WEIGHTS
-from models.weights import WeightsLocations, git_blob_sha1, load_weights, resolve, seeded_init
-from tests.conftest import TEST_MATTING_MODELS, save_official
+from models.animegan import ANIME_WEIGHTS
+from models.registry import Registry, WeightsEntry
+from models.u2net import U2NET_WEIGHTS
+from models.weights import WeightsLocations, WeightsNotFound, git_blob_sha1, load_weights, resolve, seeded_init
+from tests.conftest import TEST_ENTRIES, save_official
 
 
-@pytest.mark.parametrize("entry", list(ANIME_WEIGHTS), ids=lambda e: e.name)
-def test_anime_weights_load_strictly_from_weights_dir(entry, weights_dir: Path) -> None:
-    loaded = load_weights(AnimeGenerator(), entry, WeightsLocations(weights_dir=weights_dir, cache_dir=weights_dir / "none"))
+@pytest.mark.parametrize("entry", TEST_ENTRIES, ids=lambda e: e.name)
+def test_every_entry_loads_strictly_from_weights_dir(entry: WeightsEntry, weights_dir: Path) -> None:
+    loaded = load_weights(entry, WeightsLocations(weights_dir=weights_dir, cache_dir=weights_dir / "none"))
     assert loaded.source.origin == "weights_dir"
     assert not loaded.source.verified
     saved = torch.load(weights_dir / entry.filename, weights_only=True)
@@ -29,19 +28,11 @@ def test_anime_weights_load_strictly_from_weights_dir(entry, weights_dir: Path) 
         assert torch.equal(value, saved[key]), key
 
 
-@pytest.mark.parametrize("name", TEST_MATTING_MODELS)
-def test_u2net_weights_load_strictly_from_weights_dir(name: str, weights_dir: Path) -> None:
-    entry = U2NET_WEIGHTS.get(name)
-    loaded = load_weights(ARCHITECTURES[entry.architecture](), entry, WeightsLocations(weights_dir=weights_dir))
-    saved = torch.load(weights_dir / entry.filename, weights_only=True)
-    assert all(torch.equal(v, saved[k]) for k, v in loaded.module.state_dict().items())
-
-
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
     entry = U2NET_WEIGHTS.get("u2net")
-    save_official(seeded_init(ARCHITECTURES["u2netp"](), 0), tmp_path / entry.filename)
-    with pytest.raises(WeightsMissing, match="does not load into u2net"):
-        load_weights(ARCHITECTURES["u2net"](), entry, WeightsLocations(weights_dir=tmp_path))
+    save_official(seeded_init(U2NET_WEIGHTS.get("u2netp").build(), 0), tmp_path / entry.filename)
+    with pytest.raises(WeightsNotFound, match="does not load into u2net"):
+        load_weights(entry, WeightsLocations(weights_dir=tmp_path))
 
 
 def test_git_blob_sha1_matches_git(tmp_path: Path) -> None:
@@ -54,29 +45,29 @@ def test_git_blob_sha1_matches_git(tmp_path: Path) -> None:
 def test_cache_is_used_only_when_its_hash_matches(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    path = save_official(seeded_init(AnimeGenerator(), 7), cache / "paprika.pt")
+    path = save_official(seeded_init(ANIME_WEIGHTS.get("paprika").build(), 7), cache / "paprika.pt")
     entry = replace(ANIME_WEIGHTS.get("paprika"), git_blob_sha1=git_blob_sha1(path))
     source = resolve(entry, WeightsLocations(cache_dir=cache))
     assert (source.origin, source.verified) == ("cache", True)
     corrupt = replace(entry, git_blob_sha1="0" * 40)
-    with pytest.raises(WeightsMissing):
+    with pytest.raises(WeightsNotFound):
         resolve(corrupt, WeightsLocations(cache_dir=cache))
 
 
-def test_missing_weights_name_the_install_command(tmp_path: Path) -> None:
-    with pytest.raises(WeightsMissing, match="make weights"):
+def test_missing_weights_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsNotFound, match=r"weights 'paprika\.pt' for 'paprika' not found"):
         resolve(ANIME_WEIGHTS.get("paprika"), WeightsLocations(weights_dir=tmp_path, cache_dir=tmp_path, download=False))
 
 
 def test_failed_download_leaves_no_file(tmp_path: Path) -> None:
     unreachable = replace(ANIME_WEIGHTS.get("paprika"), url="http://127.0.0.1:9/paprika.pt")
-    with pytest.raises(WeightsMissing):
+    with pytest.raises(WeightsNotFound):
         resolve(unreachable, WeightsLocations(cache_dir=tmp_path, download=True))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_registry_rejects_duplicates_and_lists_known_names() -> None:
-    registry = Registry("thing")
+    registry: Registry[WeightsEntry] = Registry("thing")
     registry.add(ANIME_WEIGHTS.get("paprika"))
     with pytest.raises(ValueError, match="duplicate"):
         registry.add(ANIME_WEIGHTS.get("paprika"))
@@ -88,7 +79,7 @@ def test_registry_rejects_duplicates_and_lists_known_names() -> None:
 def test_every_registry_entry_names_its_licence_and_inputs(entry) -> None:
     assert entry.licence
     assert entry.url.startswith("https://")
-    assert entry.inputs.size > 0
+    assert entry.transforms.side > 0
     if entry.name in ANIME_WEIGHTS:
         assert "non-commercial" in entry.licence
         assert entry.git_blob_sha1 is not None
@@ -109,10 +100,10 @@ def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def test_download_checks_the_hash_then_caches(file_server: tuple[str, Path], tmp_path: Path) -> None:
     base_url, served = file_server
-    upstream = save_official(seeded_init(AnimeGenerator(), 3), served / "paprika.pt")
+    upstream = save_official(seeded_init(ANIME_WEIGHTS.get("paprika").build(), 3), served / "paprika.pt")
     entry = replace(ANIME_WEIGHTS.get("paprika"), url=f"{base_url}/paprika.pt", git_blob_sha1=git_blob_sha1(upstream))
     cache = tmp_path / "cache"
-    loaded = load_weights(AnimeGenerator(), entry, WeightsLocations(cache_dir=cache, download=True))
+    loaded = load_weights(entry, WeightsLocations(cache_dir=cache, download=True))
     assert (loaded.source.origin, loaded.source.verified) == ("download", True)
     assert [p.name for p in cache.iterdir()] == ["paprika.pt"]
     again = resolve(entry, WeightsLocations(cache_dir=cache, download=False))
@@ -121,9 +112,9 @@ def test_download_checks_the_hash_then_caches(file_server: tuple[str, Path], tmp
 
 def test_download_with_a_wrong_hash_lands_nothing(file_server: tuple[str, Path], tmp_path: Path) -> None:
     base_url, served = file_server
-    save_official(seeded_init(AnimeGenerator(), 3), served / "paprika.pt")
+    save_official(seeded_init(ANIME_WEIGHTS.get("paprika").build(), 3), served / "paprika.pt")
     entry = replace(ANIME_WEIGHTS.get("paprika"), url=f"{base_url}/paprika.pt", git_blob_sha1="f" * 40)
     cache = tmp_path / "cache"
-    with pytest.raises(WeightsMissing):
+    with pytest.raises(WeightsNotFound):
         resolve(entry, WeightsLocations(cache_dir=cache, download=True))
     assert list(cache.iterdir()) == []
