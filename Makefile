@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv run test lint typecheck weights serve-config bench burst
+.PHONY: venv run test lint typecheck weights serve-config docs bench burst
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,9 @@ weights: $(STAMP)
 
 serve-config: $(STAMP)
 	$(PY) -m toonserve.cli build-config
+
+docs: $(STAMP)
+	$(PY) -m toonserve.cli build-docs
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt

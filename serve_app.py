@@ -1,4 +1,7 @@
-"""The toonserve application graph: wiring only. `serve run serve_app:app` or `serve run serve_config.yaml`."""
+"""The toonserve application graph: wiring only. `serve run serve_app:app` or `serve run serve_config.yaml`.
+
+HTTP -> Ingress -> Compositor -> the stages the catalogue's effects use (AnimeGAN, ArtFilters, Matting)
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,18 @@ from typing import Any
 from pydantic import BaseModel, Field
 from ray.serve import Application, Deployment
 
+from core.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from core.settings import Settings
-from deployments.anime import AnimeGAN
+from core.stages import ModelStage, Stage
+from deployments.compositor import Compositor
 from deployments.filters import ArtFilters
 from deployments.ingress import Ingress
-from deployments.matting import Matting
-from deployments.preprocessor import Preprocessor
+from deployments.model import model_deployment
 
 
 class AppArgs(BaseModel):
-    settings: Settings = Field(default_factory=Settings.from_env)
+    settings: Settings = Field(default_factory=Settings)
+    catalogue: str = Field(DEFAULT_CATALOGUE, description="the effect catalogue to serve, as module:attribute")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Deployment name -> .options() overrides, for tests and experiments; "
@@ -25,18 +30,18 @@ class AppArgs(BaseModel):
 
 
 def build_app(args: AppArgs) -> Application:
-    settings = args.settings
+    catalogue = load_catalogue(args.catalogue)
 
     def configured(deployment: Deployment) -> Deployment:
         return deployment.options(**args.options.get(deployment.name, {}))
 
-    return configured(Ingress).bind(
-        settings,
-        configured(Preprocessor).bind(settings),
-        configured(AnimeGAN).bind(settings),
-        configured(ArtFilters).bind(settings),
-        configured(Matting).bind(settings),
-    )
+    def stage(stage: Stage) -> Application:
+        if isinstance(stage, ModelStage):
+            return configured(model_deployment(stage)).bind(args.settings, stage.name)
+        return configured(ArtFilters).bind()
+
+    stages = {s.name: stage(s) for s in catalogue.stages}
+    return configured(Ingress).bind(args.settings, catalogue, configured(Compositor).bind(args.settings, catalogue, stages))
 
 
 app = build_app(AppArgs())

@@ -256,7 +256,7 @@ def main() -> None:
         "--soak", type=float, metavar="SECONDS", help="only a steady mixed load this long, reporting replica memory"
     )
     args = parser.parse_args()
-    settings = Settings.from_env()
+    settings = Settings()
     if settings.weights_dir is None:
         settings = settings.model_copy(update={"random_weights": True, "download_weights": False})
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import InvalidParameter
+from models.registry import Registry
 
 
 class FilterParams(BaseModel):
@@ -71,16 +72,11 @@ class ArtFilter:
     summary: str
     params: type[FilterParams]
     apply: Callable[[np.ndarray, FilterParams], np.ndarray]
-    # Rows of context above and below that a horizontal strip needs for the filter to give, up to
-    # rounding, the whole image's result; None where strips are not worth it.
     context_rows: Callable[[FilterParams], int] | None = None
-
-    def parse(self, raw: dict[str, str]) -> FilterParams:
-        try:
-            return self.params.model_validate(raw)
-        except ValidationError as error:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise InvalidParameter(f"{self.name}: {detail}") from None
+    """Rows of context above and below that a horizontal strip needs for the filter to give, up to
+    rounding, the whole image's result; None where strips are not worth it."""
+    tiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The parameters of each quality tier (see core/effects.py) that differ from the defaults."""
 
 
 def _filter(
@@ -89,32 +85,41 @@ def _filter(
     params: type[FilterParams],
     apply: Callable[..., np.ndarray],
     context_rows: Callable[..., int] | None = None,
+    tiers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ArtFilter:
-    return ArtFilter(name, summary, params, apply, context_rows)
+    return ArtFilter(name, summary, params, apply, context_rows, tiers or {})
 
 
 def _stylization_context(params: WatercolorParams) -> int:
-    # The domain-transform filter's support is a few sigma_s at most; at the default sigma_s = 60,
-    # strips with 96 rows of context matched the whole 1920x1080 result at 73.7 dB PSNR.
+    # The domain-transform filter's support is a few sigma_s at most (docs/performance.md, strips).
     return math.ceil(2 * params.sigma_s)
 
 
-FILTERS: dict[str, ArtFilter] = {
-    f.name: f
-    for f in (
-        _filter("pencil_sketch", "graphite sketch (gray)", SketchParams, pencil_sketch),
-        _filter("color_pencil", "coloured pencil sketch", SketchParams, color_pencil),
-        _filter("oil_painting", "oil painting brush strokes", OilParams, oil_painting),
-        _filter("watercolor", "watercolour wash (edge-aware stylization)", WatercolorParams, watercolor, _stylization_context),
-    )
-}
+# Smoothing is measured in pixels: smaller tiers smooth less, so that each tier looks alike.
+_SMOOTHING_TIERS = {"balanced": {"sigma_s": 40.0}, "fast": {"sigma_s": 25.0}}
 
-
-def get_filter(name: str) -> ArtFilter:
-    try:
-        return FILTERS[name]
-    except KeyError:
-        raise InvalidParameter(f"unknown filter {name!r}; known: {', '.join(FILTERS)}") from None
+FILTERS: Registry[ArtFilter] = Registry(
+    "filter",
+    (
+        _filter("pencil_sketch", "Graphite pencil sketch, in gray", SketchParams, pencil_sketch, tiers=_SMOOTHING_TIERS),
+        _filter("color_pencil", "Coloured pencil sketch", SketchParams, color_pencil, tiers=_SMOOTHING_TIERS),
+        _filter(
+            "oil_painting",
+            "Oil painting brush strokes",
+            OilParams,
+            oil_painting,
+            tiers={"balanced": {"size": 5}, "fast": {"size": 3, "dyn_ratio": 4}},
+        ),
+        _filter(
+            "watercolor",
+            "Watercolour wash (edge-aware stylisation)",
+            WatercolorParams,
+            watercolor,
+            _stylization_context,
+            tiers=_SMOOTHING_TIERS,
+        ),
+    ),
+)
 
 
 SKETCHES = ("pencil_sketch", "color_pencil")
@@ -155,9 +160,9 @@ def render(
                 shared[params] = sketches(image, params)
             outputs.append(shared[params][SKETCHES.index(name)])
         elif pool is not None:
-            outputs.append(in_strips(get_filter(name), image, params, strips, pool))
+            outputs.append(in_strips(FILTERS.get(name), image, params, strips, pool))
         else:
-            outputs.append(get_filter(name).apply(image, params))
+            outputs.append(FILTERS.get(name).apply(image, params))
     return outputs
 
 

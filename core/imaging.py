@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Literal
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
-from core.messages import OutputFormat
+from models.transforms import fit_within
 
+__all__ = ["MEDIA_TYPES", "OutputFormat", "decode", "encode", "fit_within", "open_image", "oriented_size", "resize"]
+
+OutputFormat = Literal["png", "jpeg", "webp"]
+MEDIA_TYPES: dict[OutputFormat, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 # Our own pixel limit runs first; Pillow's bomb check would only warn or raise later.
 Image.MAX_IMAGE_PIXELS = None
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
-
-
-def fit_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """(width, height) scaled down so that its long side is at most `max_side`; never up."""
-    width, height = size
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -112,7 +110,7 @@ def encode(image: np.ndarray, alpha: np.ndarray | None, output_format: OutputFor
             picture.putalpha(Image.fromarray(alpha, "L"))
     buffer = io.BytesIO()
     if output_format == "png":
-        # zlib level 1: on a 1920x1080 colour pencil image, 138 ms against 221 ms at level 3, and 1.7% larger.
+        # zlib level 1: much faster than the default for a few percent more bytes (docs/performance.md).
         picture.save(buffer, "PNG", compress_level=1)
     elif output_format == "jpeg":
         picture.save(buffer, "JPEG", quality=90)

@@ -1,1 +1,1 @@
-"""Thin Ray Serve shells around the plain classes in toonserve/; only the ingress speaks HTTP."""
+"""Thin Ray Serve shells around the plain classes in core/; only the ingress speaks HTTP."""

@@ -1,47 +1,46 @@
-"""The HTTP face of toonserve: parses requests, enforces limits, chains the deployments, maps errors."""
+"""The HTTP face of toonserve: a route per effect of the catalogue, the limits on uploads, and errors as JSON."""
 
 import asyncio
 import base64
-import logging
+import inspect
 import re
 from dataclasses import asdict
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from ray import serve
-from ray.exceptions import RayTaskError
-from ray.serve.exceptions import BackPressureError, RayServeException
+from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.art import FILTERS, get_filter, parallel_groups
-from core.errors import ImageTooLarge, InvalidImage, InvalidParameter, Overloaded, StageTimeout, ToonError, UnsupportedFormat
+from core.catalogue import Catalogue, Choice, Effect, Family, error_text
+from core.errors import (
+    WEIGHTS_INSTALL_HINT,
+    ImageTooLarge,
+    InvalidImage,
+    InvalidParameter,
+    Overloaded,
+    StageTimeout,
+    ToonError,
+    UnsupportedFormat,
+)
+from core.imaging import MEDIA_TYPES
 from core.memory import return_large_blocks_to_the_os
-from core.messages import Encoded, MatteOptions, OutputFormat, Prepared, Rendered, StageTiming, WorkingSize
-from core.models import ModelState
-from core.settings import WEIGHTS_INSTALL_HINT, Settings
+from core.messages import Rendered
+from core.settings import Settings
+from core.stages import StageStates, model_stages
+from core.timing import StageTiming
+from deployments.calls import result_of
 from deployments.scaling import bursty
-from models.animegan import ANIME_WEIGHTS, DEFAULT_ANIME_STYLE
-from models.u2net import DEFAULT_MATTING_MODEL, U2NET_INPUT, U2NET_WEIGHTS
+from models.registry import Registry
 
-logger = logging.getLogger("ray.serve")
-
-MAX_SIDE_DEFAULT = 1024
-MAX_SIDE_LIMIT = 4096
 RETRY_AFTER_S = 1
 _NON_IMAGE_TYPES = re.compile(r"^(text/|application/(json|xml|javascript))")
-_HEX_COLOUR = re.compile(r"^#?[0-9a-fA-F]{6}$")
-T = TypeVar("T")
-
-FormatQuery = Annotated[OutputFormat, Query(alias="format", description="output encoding")]
-MaxSideQuery = Annotated[
-    int,
-    Query(ge=1, le=MAX_SIDE_LIMIT, description=f"the output's long side in pixels (default {MAX_SIDE_DEFAULT}); never upscales"),
-]
-_IMAGE_BODY = {
+IMAGE_BODY = {
     "requestBody": {
         "required": True,
         "description": "The photo: raw JPEG, PNG or WebP bytes, or multipart/form-data with the file in the field `image`.",
@@ -57,134 +56,164 @@ _IMAGE_BODY = {
         },
     }
 }
-
-api = FastAPI(
-    title="toonserve",
-    version="1",
-    description="Photo to anime (AnimeGANv2), art filters (OpenCV) and portrait matting (U²-Net) on Ray Serve. "
-    "AnimeGANv2 weights are for non-commercial use only.",
-)
+RESPONSES: dict[str, dict[int | str, dict[str, Any]]] = {
+    "image": {200: {"description": "the picture", "content": {media: {} for media in MEDIA_TYPES.values()}}},
+    "images": {200: {"description": '{"images": {name: "data:image/...;base64,..."}}', "content": {"application/json": {}}}},
+}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def toon_error_response(error: ToonError) -> JSONResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, Overloaded) else None
-    return error_response(error.status, error.code, error.message, headers)
+# Each handler is registered for its own exception type (Starlette types them all as Exception).
 
 
-@api.exception_handler(RequestValidationError)
-async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in error.errors())
-    return error_response(422, InvalidParameter.code, detail)
+async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
+    return error_response(422, InvalidParameter.code, error_text(cast(RequestValidationError, error).errors(), skip=1))
 
 
-@api.exception_handler(StarletteHTTPException)
-async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return error_response(error.status_code, code, str(error.detail), dict(error.headers or {}))
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    http = cast(StarletteHTTPException, error)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(http.status_code, "http_error")
+    return error_response(http.status_code, code, str(http.detail), dict(http.headers or {}))
 
 
-@api.exception_handler(ToonError)
-async def _toon_error(_: Request, error: ToonError) -> JSONResponse:
-    return toon_error_response(error)
+async def _toon_error(_: Request, error: Exception) -> JSONResponse:
+    toon = cast(ToonError, error)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(toon, Overloaded) else None
+    return error_response(toon.status, toon.code, toon.message, headers)
 
 
-def parse_colour(value: str) -> tuple[int, int, int]:
-    if not _HEX_COLOUR.match(value):
-        raise InvalidParameter(f"background must be RRGGBB hex, got {value!r}")
-    digits = value.lstrip("#")
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-
-
-def image_response(encoded: Encoded) -> Response:
-    timing = ", ".join(t.header_entry() for t in encoded.timings)
-    return Response(encoded.data, media_type=encoded.media_type, headers={"Server-Timing": timing})
-
-
-def _filter_params(request: Request, reserved: set[str]) -> dict[str, str]:
-    return {key: value for key, value in request.query_params.items() if key not in reserved}
+def server_timing(timings: tuple[StageTiming, ...]) -> str:
+    return ", ".join(t.header_entry() for t in timings)
 
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.05},
-    # The proxy's queue in front of the ingress is bounded too (503 from the proxy past it). Every
-    # request in flight waits its turn at the stages, so these bounds cap a burst's latency at about
-    # (ongoing + queued) / throughput: with 32 + 16 a 10x burst of pencil sketches on 2 cores (about
-    # 5 answers/s) waited up to 13 s with no 503. 16 ongoing per ingress replica still lets the model
-    # batches fill; the cluster configs raise both with the nodes' throughput. The queue is as long
-    # as the slots: the proxy frees a slot only after the response has gone out, so a client on 16
-    # connections sends its next request before that; with 8 queued, 8 of 48 mattings at
-    # concurrency 16 got a 503 on an idle service.
+    # Every request in flight waits its turn at the stages, so these bounds cap a burst's latency at
+    # about (ongoing + queued) / throughput; past them the proxy answers 503. The queue is as long as
+    # the slots: the proxy frees a slot only after the response has gone out, so a client on 16
+    # connections sends its next request before that (docs/performance.md, queue bounds).
     max_ongoing_requests=16,
     max_queued_requests=16,
     autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
 )
-@serve.ingress(api)
+@serve.ingress()
 class Ingress:
-    def __init__(
-        self,
-        settings: Settings,
-        preprocessor: DeploymentHandle,
-        anime: DeploymentHandle,
-        filters: DeploymentHandle,
-        matting: DeploymentHandle,
-    ) -> None:
+    def __init__(self, settings: Settings, catalogue: Catalogue, compositor: DeploymentHandle) -> None:
         return_large_blocks_to_the_os()
         self.settings = settings
-        self.preprocessor = preprocessor
-        self.anime = anime
-        self.filters = filters
-        self.matting = matting
+        self.catalogue = catalogue
+        self.compositor = compositor
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve calls this once the replica is constructed: the routes are the catalogue's."""
+        api = FastAPI(
+            title="toonserve",
+            version="1",
+            description="Photos to anime (AnimeGANv2), art filters (OpenCV), portrait matting (U²-Net) and effects "
+            "combining them, on Ray Serve. AnimeGANv2 weights are for non-commercial use only. "
+            "`GET /v1/effects` lists every effect, its parameters and presets.",
+        )
+        api.add_exception_handler(RequestValidationError, _invalid_request)
+        api.add_exception_handler(StarletteHTTPException, _http_error)
+        api.add_exception_handler(ToonError, _toon_error)
+        for effect in self.catalogue:
+            api.add_api_route(
+                effect.path,
+                self._effect_endpoint(effect),
+                methods=["POST"],
+                name=effect.name,
+                summary=effect.summary,
+                openapi_extra=IMAGE_BODY,
+                response_class=Response,
+                responses=RESPONSES[effect.returns],
+            )
+        for family, members in self.catalogue.families.items():
+            api.add_api_route(
+                f"/v1/{family.name}/{{name}}",
+                self._family_endpoint(family, members),
+                methods=["POST"],
+                name=family.name,
+                summary=f"Any {family.member} by name; each one's parameters are documented at its own path",
+                openapi_extra=IMAGE_BODY,
+                response_class=Response,
+                responses=RESPONSES["image"],
+            )
+        api.add_api_route("/healthz", self.healthz, methods=["GET"], summary="Liveness: the ingress answers")
+        api.add_api_route(
+            "/readyz", self.readyz, methods=["GET"], summary="Readiness, with each model's state and where its weights came from"
+        )
+        api.add_api_route(
+            "/v1/effects", self.effects, methods=["GET"], summary="Each effect: its path, parameters, presets and availability"
+        )
+        return api
+
+    def _effect_endpoint(self, effect: Effect[Any]) -> Any:
+        async def endpoint(request: Request, query: BaseModel) -> Response:
+            return await self.apply(request, effect, query)
+
+        # FastAPI reads the query parameters, their bounds and docs from this effect's own model.
+        endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+                inspect.Parameter(
+                    "query", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[effect.query_model(), Query()]
+                ),
+            ]
+        )
+        return endpoint
+
+    def _family_endpoint(self, family: Family, members: Registry[Effect[Any]]) -> Any:
+        async def endpoint(
+            request: Request, name: Annotated[str, Path(description=f"the {family.member}"), Choice(members)]
+        ) -> Response:
+            effect = members.get(name)
+            try:
+                query = effect.query_model().model_validate(dict(request.query_params))
+            except ValidationError as error:
+                raise InvalidParameter(error_text(error.errors())) from None
+            return await self.apply(request, effect, query)
+
+        return endpoint
+
+    async def apply(self, request: Request, effect: Effect[Any], query: BaseModel) -> Response:
+        params, output = effect.resolve(query)
+        data = await self._read_image(request)
+        rendered: Rendered = await self._result(self.compositor.render.remote(data, effect.name, params, output))
+        headers = {"Server-Timing": server_timing(rendered.timings)}
+        if effect.returns == "image":
+            (encoded,) = rendered.pictures.values()
+            return Response(encoded.data, media_type=encoded.media_type, headers=headers)
+        images = {
+            name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}" for name, e in rendered.pictures.items()
+        }
+        return JSONResponse({"images": images}, headers=headers)
 
     async def _result(self, response: DeploymentResponse) -> Any:
-        """Awaits a chained call; maps overload, timeouts and remote ToonErrors to ToonErrors."""
+        """The Compositor's answer within the stage timeout; past it, the request is cancelled down the chain."""
         try:
-            return await asyncio.wait_for(response, timeout=self.settings.stage_timeout_s)
+            return await asyncio.wait_for(result_of(response), timeout=self.settings.stage_timeout_s)
         except TimeoutError:
             response.cancel()
             raise StageTimeout(f"no result within {self.settings.stage_timeout_s:.0f} s") from None
-        except BackPressureError:
-            raise Overloaded("the service is at capacity; retry shortly") from None
-        except RayTaskError as error:
-            # A ToonError raised in another replica arrives wrapped; re-raise the original.
-            if isinstance(error.cause, ToonError):
-                raise error.cause from None
-            raise
-
-    async def _prepare(self, data: bytes, max_side: int, working: WorkingSize | None, keep_image: bool) -> Prepared:
-        return await self._result(self.preprocessor.prepare.remote(data, max_side, working, keep_image))
-
-    async def _finish(
-        self, stage: DeploymentResponse, output_format: OutputFormat, options: MatteOptions | None = None
-    ) -> Encoded:
-        """Awaits a model stage, then composes and encodes its result.
-
-        Each stage is awaited here rather than handed on as a DeploymentResponse: Serve checks
-        max_queued_requests when a call is made, before its DeploymentResponse arguments resolve,
-        so a burst of chained calls would queue without bound at the model stage instead of
-        being refused with 503.
-        """
-        rendered: Rendered = await self._result(stage)
-        return await self._result(self.preprocessor.finish.remote(rendered, output_format, options))
 
     async def _read_image(self, request: Request) -> bytes:
         limit = self.settings.max_bytes
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=16)
+            form = await request.form(max_files=1, max_fields=8)
             upload = form.get("image")
             if not isinstance(upload, UploadFile):
-                raise InvalidImage("a multipart body needs the file in the field 'image'")
+                raise InvalidImage("multipart body without a file in the field 'image'")
             if upload.size is not None and upload.size > limit:
-                raise ImageTooLarge(f"the file is {upload.size} bytes; the limit is {limit}")
-            data = await upload.read()
+                raise ImageTooLarge(f"the upload is {upload.size} bytes; the limit is {limit}")
+            data = await upload.read(limit + 1)
         else:
             if _NON_IMAGE_TYPES.match(content_type):
-                raise UnsupportedFormat(f"{content_type} is not an image; send JPEG, PNG or WebP bytes")
+                raise UnsupportedFormat(f"content-type {content_type} is not an image; send JPEG, PNG or WebP bytes")
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise ImageTooLarge(f"the body is {declared} bytes; the limit is {limit}")
@@ -202,96 +231,20 @@ class Ingress:
             raise InvalidImage("empty body: send the image bytes, or multipart/form-data with the field 'image'")
         return data
 
-    @api.post("/v1/anime", openapi_extra=_IMAGE_BODY, summary="Photo to anime (AnimeGANv2)")
-    async def anime_effect(
-        self,
-        request: Request,
-        style: Annotated[str, Query(description=f"one of {', '.join(ANIME_WEIGHTS.names())}")] = DEFAULT_ANIME_STYLE,
-        output_format: FormatQuery = "png",
-        max_side: MaxSideQuery = MAX_SIDE_DEFAULT,
-    ) -> Response:
-        if style not in ANIME_WEIGHTS:
-            raise InvalidParameter(f"unknown style {style!r}; known: {', '.join(ANIME_WEIGHTS.names())}")
-        prepared = await self._prepare(await self._read_image(request), max_side, WorkingSize(self.settings.anime_side), False)
-        return image_response(await self._finish(self.anime.stylize.remote(prepared, style), output_format))
-
-    @api.post("/v1/filters/{name}", openapi_extra=_IMAGE_BODY, summary="One OpenCV art filter")
-    async def filter_effect(
-        self,
-        request: Request,
-        name: Annotated[Literal["pencil_sketch", "color_pencil", "oil_painting", "watercolor"], Path()],
-        output_format: FormatQuery = "png",
-        max_side: MaxSideQuery = MAX_SIDE_DEFAULT,
-    ) -> Response:
-        art_filter = get_filter(name)
-        params = art_filter.parse(_filter_params(request, {"format", "max_side"}))
-        prepared = await self._prepare(await self._read_image(request), max_side, None, True)
-        (encoded,) = await self._result(self.filters.apply_group.remote(prepared, [(name, params)], output_format))
-        return image_response(encoded)
-
-    @api.post("/v1/art", openapi_extra=_IMAGE_BODY, summary="All four filters of one photo, computed in parallel")
-    async def art_effect(
-        self, request: Request, output_format: FormatQuery = "png", max_side: MaxSideQuery = MAX_SIDE_DEFAULT
-    ) -> JSONResponse:
-        prepared = await self._prepare(await self._read_image(request), max_side, None, True)
-        groups = parallel_groups(list(FILTERS))
-        encoded_groups = await asyncio.gather(
-            *(
-                self._result(self.filters.apply_group.remote(prepared, [(n, FILTERS[n].params()) for n in group], output_format))
-                for group in groups
-            )
-        )
-        encoded: dict[str, Encoded] = {
-            name: e for group, found in zip(groups, encoded_groups, strict=True) for name, e in zip(group, found, strict=True)
-        }
-        images = {name: f"data:{e.media_type};base64,{base64.b64encode(e.data).decode()}" for name, e in encoded.items()}
-        timings = [prepared.timings[0]]
-        for name in FILTERS:
-            filter_timing, encode_timing = encoded[name].timings[-2:]
-            timings += [filter_timing, StageTiming(f"encode_{name}", encode_timing.ms)]
-        return JSONResponse({"images": images}, headers={"Server-Timing": ", ".join(t.header_entry() for t in timings)})
-
-    @api.post("/v1/matte", openapi_extra=_IMAGE_BODY, summary="Portrait matting (U²-Net): cutout, mask or composite")
-    async def matte_effect(
-        self,
-        request: Request,
-        output: Annotated[Literal["cutout", "mask", "composite"], Query()] = "cutout",
-        background: Annotated[str, Query(description="RRGGBB, for output=composite")] = "ffffff",
-        threshold: Annotated[float | None, Query(ge=0.0, le=1.0, description="binarise the matte at this alpha")] = None,
-        feather: Annotated[float, Query(ge=0.0, le=50.0, description="edge softening, Gaussian sigma in pixels")] = 0.0,
-        erode: Annotated[int, Query(ge=0, le=50, description="pixels shaved off the edge")] = 0,
-        model: Annotated[str, Query(description=f"one of {', '.join(U2NET_WEIGHTS.names())}")] = DEFAULT_MATTING_MODEL,
-        output_format: FormatQuery = "png",
-        max_side: MaxSideQuery = MAX_SIDE_DEFAULT,
-    ) -> Response:
-        if model not in U2NET_WEIGHTS:
-            raise InvalidParameter(f"unknown matting model {model!r}; known: {', '.join(U2NET_WEIGHTS.names())}")
-        if output == "cutout" and output_format == "jpeg":
-            raise InvalidParameter("a cutout keeps its transparency: ask for format=png or format=webp")
-        options = MatteOptions(output, parse_colour(background), threshold, erode, feather)
-        prepared = await self._prepare(
-            await self._read_image(request), max_side, WorkingSize(U2NET_INPUT.size, square=True), True
-        )
-        return image_response(await self._finish(self.matting.matte.remote(prepared, model), output_format, options))
-
-    @api.get("/healthz", summary="Liveness: the ingress answers")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    async def _model_states(self) -> dict[str, list[ModelState] | str]:
-        states: dict[str, list[ModelState] | str] = {}
-        for name, handle in (("anime", self.anime), ("matting", self.matting)):
-            try:
-                states[name] = await self._result(handle.status.remote())
-            except (ToonError, RayServeException) as error:
-                states[name] = f"unreachable: {error}"
+    async def _states(self) -> StageStates:
+        try:
+            states: StageStates = await self._result(self.compositor.states.remote())
+        except (ToonError, RayServeException) as error:
+            return {stage.name: f"unreachable: {error}" for stage in model_stages() if stage in self.catalogue.stages}
         return states
 
-    @api.get("/readyz", summary="Readiness, with each model's state and where its weights came from")
     async def readyz(self) -> JSONResponse:
-        states = await self._model_states()
+        states = await self._states()
         reachable = all(isinstance(s, list) for s in states.values())
-        models = {group: [asdict(s) for s in found] if isinstance(found, list) else found for group, found in states.items()}
+        models = {stage: [asdict(s) for s in found] if isinstance(found, list) else found for stage, found in states.items()}
         missing = [s.name for found in states.values() if isinstance(found, list) for s in found if not s.loaded]
         body = {
             "ready": reachable,
@@ -302,45 +255,5 @@ class Ingress:
         }
         return JSONResponse(body, status_code=200 if reachable else 503)
 
-    @api.get("/v1/effects", summary="Each effect, its parameters, and whether it is available")
     async def effects(self) -> dict[str, Any]:
-        states = await self._model_states()
-
-        def loaded(group: str) -> set[str]:
-            found = states[group]
-            return {s.name for s in found if s.loaded} if isinstance(found, list) else set()
-
-        anime_ready, matte_ready = loaded("anime"), loaded("matting")
-        common = {"format": ["png", "jpeg", "webp"], "max_side": {"default": MAX_SIDE_DEFAULT, "max": MAX_SIDE_LIMIT}}
-        return {
-            "anime": {
-                "path": "/v1/anime",
-                "available": bool(anime_ready),
-                "parameters": {**common, "style": {"default": DEFAULT_ANIME_STYLE, "choices": ANIME_WEIGHTS.names()}},
-                "styles": {e.name: {"available": e.name in anime_ready, "licence": e.licence} for e in ANIME_WEIGHTS},
-            },
-            "filters": {
-                name: {
-                    "path": f"/v1/filters/{name}",
-                    "available": True,
-                    "summary": f.summary,
-                    "parameters": {**common, **f.params.model_json_schema()["properties"]},
-                }
-                for name, f in FILTERS.items()
-            },
-            "art": {"path": "/v1/art", "available": True, "parameters": common},
-            "matte": {
-                "path": "/v1/matte",
-                "available": bool(matte_ready),
-                "parameters": {
-                    **common,
-                    "output": ["cutout", "mask", "composite"],
-                    "background": "RRGGBB",
-                    "threshold": "0..1 or absent",
-                    "feather": "0..50 px",
-                    "erode": "0..50 px",
-                    "model": {"default": DEFAULT_MATTING_MODEL, "choices": U2NET_WEIGHTS.names()},
-                },
-                "models": {e.name: {"available": e.name in matte_ready, "licence": e.licence} for e in U2NET_WEIGHTS},
-            },
-        }
+        return self.catalogue.describe(await self._states())

@@ -10,11 +10,12 @@ from pathlib import Path
 import ray
 from ray import serve
 
+from core.catalogue import DEFAULT_CATALOGUE
 from core.settings import Settings
 from serve_app import AppArgs, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
-# Replica processes import deployments/, models/ and toonserve/ from the checkout.
+# Replica processes import the checkout (deployments/, core/, models/, and tests/ for test-only catalogues).
 RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
 
 
@@ -37,5 +38,5 @@ def local_serve(num_cpus: int = 4) -> Iterator[str]:
         ray.shutdown()
 
 
-def deploy(settings: Settings, name: str, route_prefix: str) -> None:
-    serve.run(build_app(AppArgs(settings=settings)), name=name, route_prefix=route_prefix)
+def deploy(settings: Settings, name: str, route_prefix: str, catalogue: str = DEFAULT_CATALOGUE) -> None:
+    serve.run(build_app(AppArgs(settings=settings, catalogue=catalogue)), name=name, route_prefix=route_prefix)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -15,12 +16,15 @@ import pytest
 from PIL import Image
 from ray import serve
 
-from core.anime import AnimeStylizer
 from core.device import choose_device
+from core.effects import CATALOGUE
 from core.errors import InvalidImage
-from core.messages import Prepared, Rendered
+from core.runner import ModelRunner
 from core.settings import Settings
-from tests.images import decode, encode, photo
+from core.stages import ModelOutput
+from models.animegan import ANIME_WEIGHTS
+from tests.conftest import ALL_ENTRIES
+from tests.images import assert_blend, decode, encode, photo, pixels
 from tests.serving import deploy, local_serve
 
 pytestmark = pytest.mark.slow
@@ -53,11 +57,15 @@ def settings(weights_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def client(settings: Settings, all_weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """Three apps: toonserve with the test weights (u2net missing), one without weights, and
+    one with every model's weights serving the catalogue of tests/extra_effects.py."""
     empty = tmp_path_factory.mktemp("no_weights")
     with local_serve() as url:
         deploy(settings, "toonserve", "/")
         deploy(Settings(weights_dir=empty, cache_dir=empty, download_weights=False), "bare", "/bare")
+        everything = settings.model_copy(update={"weights_dir": all_weights_dir})
+        deploy(everything, "extended", "/extended", catalogue="tests.extra_effects:CATALOGUE")
         with httpx.Client(base_url=url, timeout=120) as http:
             yield http
 
@@ -155,7 +163,7 @@ def test_concurrent_anime_requests_are_batched_and_answered_in_order(client: htt
     assert all(r.status_code == 200 for r in responses)
     batches = [int(re.search(r'batch=(\d+)"', server_timing(r)["anime"]).group(1)) for r in responses]  # type: ignore[union-attr]
     assert max(batches) > 1
-    reference = AnimeStylizer(settings, ["paprika"], choose_device(gpu_assigned=False))
+    reference = ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
     for sent, response in zip(photos, responses, strict=True):
         (expected,) = reference.run([(sent, "paprika")])
         assert isinstance(expected, tuple)
@@ -175,15 +183,14 @@ def test_a_client_on_16_connections_gets_no_503(client: httpx.Client) -> None:
 
 def test_one_bad_item_in_a_batch_fails_alone(client: httpx.Client) -> None:
     anime = serve.get_deployment_handle("AnimeGAN", app_name="toonserve")
-    good = Prepared(output_size=(64, 64), image=None, working=photo(64, 64), alpha=None)
-    bad = Prepared(output_size=(64, 64), image=None, working=np.zeros((64, 64), np.float32), alpha=None)
-    responses = [anime.stylize.remote(item, "paprika") for item in (good, bad, good, good)]
+    good, bad = photo(64, 64), np.zeros((64, 64), np.float32)
+    responses = [anime.run.remote(image, "paprika") for image in (good, bad, good, good)]
     for index, response in enumerate(responses):
         if index == 1:
             with pytest.raises(InvalidImage):
                 response.result(timeout_s=120)
         else:
-            assert isinstance(response.result(timeout_s=120), Rendered)
+            assert isinstance(response.result(timeout_s=120), ModelOutput)
     assert client.post("/v1/anime", content=encode(photo(32, 32), "PNG")).status_code == 200
 
 
@@ -228,11 +235,7 @@ def test_without_weights_models_answer_503_and_filters_work(client: httpx.Client
         assert "make weights" in response.json()["error"]["message"]
     assert client.post("/bare/v1/filters/pencil_sketch", content=data).status_code == 200
     ready = client.get("/bare/readyz").json()
-    assert set(ready["missing_weights"]) == {"face_paint_512_v2", "face_paint_512_v1", "celeba_distill", "paprika"} | {
-        "u2net_human_seg",
-        "u2net",
-        "u2netp",
-    }
+    assert set(ready["missing_weights"]) == {entry.name for entry in ALL_ENTRIES}
     effects = client.get("/bare/v1/effects").json()
     assert effects["anime"]["available"] is False
     assert effects["filters"]["watercolor"]["available"] is True
@@ -258,3 +261,100 @@ def test_openapi_docs(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     spec = json.loads(client.get("/openapi.json").text)
     assert {"/v1/anime", "/v1/art", "/v1/matte", "/v1/filters/{name}", "/readyz"} <= set(spec["paths"])
+
+
+def listed_effects(described: dict[str, Any]) -> list[dict[str, Any]]:
+    """/v1/effects flattened: each effect's entry, those of a family included."""
+    return [entry for value in described.values() for entry in ([value] if "path" in value else value.values())]
+
+
+def test_every_listed_effect_answers_its_defaults(client: httpx.Client) -> None:
+    listed = listed_effects(client.get("/v1/effects").json())
+    assert {entry["path"] for entry in listed} == {effect.path for effect in CATALOGUE}
+    for entry in listed:
+        response = client.post(entry["path"], content=encode(photo(160, 120), "JPEG"))
+        assert response.status_code == 200, (entry["path"], response.text)
+        if entry["returns"] == "image":
+            assert decode(response.content).size == (160, 120)
+        else:
+            assert response.json()["images"]
+
+
+@pytest.mark.parametrize(("path", "preset"), [(e.path, p.name) for e in CATALOGUE for p in e.presets])
+def test_every_preset_works(client: httpx.Client, path: str, preset: str) -> None:
+    sets = next(e for e in CATALOGUE if e.path == path).preset_registry.get(preset).sets
+    response = client.post(f"/extended{path}?preset={preset}", content=encode(photo(900, 600), "JPEG"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == f"image/{sets.get('format', 'png')}"
+    assert max(decode(response.content).size) == min(900, sets.get("max_side", 1024))
+
+
+def test_presets_are_listed_with_what_they_set(client: httpx.Client) -> None:
+    described = client.get("/v1/effects").json()
+    fast = described["filters"]["oil_painting"]["presets"]["fast"]
+    assert fast["sets"] == {"max_side": 800, "size": 3, "dyn_ratio": 4}
+    assert fast["summary"]
+    assert set(described["matte"]["presets"]) == {"preview", "product", "avatar", "bulk"}
+
+
+def test_explicit_parameters_override_a_preset(client: httpx.Client) -> None:
+    response = client.post("/v1/filters/oil_painting?preset=fast&max_side=100", content=encode(photo(400, 300), "PNG"))
+    assert decode(response.content).size == (100, 75)
+
+
+def test_an_unknown_preset_is_refused_naming_the_known(client: httpx.Client) -> None:
+    response = client.post("/v1/filters/oil_painting?preset=ultra", content=encode(photo(40, 30), "PNG"))
+    assert_error(response, 422, "invalid_parameter")
+    assert "known: high, balanced, fast" in response.json()["error"]["message"]
+
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent.parent / "shared" / "samples").glob("*.[jp][pn]g"))
+"""Real photos, where this checkout has them beside it (../shared/samples); a fresh clone has none."""
+PORTRAIT_PHOTOS = [
+    pytest.param(encode(photo(320, 240, seed=5), "JPEG"), id="photo"),
+    pytest.param(encode(photo(4000, 40, seed=6), "PNG"), id="4000x40"),
+    pytest.param(encode(photo(1, 1), "PNG"), id="1x1"),
+    *(pytest.param(sample.read_bytes(), id=sample.name) for sample in SAMPLES),
+]
+
+
+@pytest.mark.parametrize("data", PORTRAIT_PHOTOS)
+@pytest.mark.parametrize(
+    ("background", "behind"),
+    [("watercolor", "/v1/filters/watercolor"), ("paprika", "/v1/anime?style=paprika"), ("1e90ff", None)],
+)
+def test_portrait_is_the_single_effects_blended_over_the_matte(
+    client: httpx.Client, data: bytes, background: str, behind: str | None
+) -> None:
+    response = client.post(f"/v1/portrait?style=face_paint_512_v2&background={background}&feather=0", content=data)
+    assert response.status_code == 200, response.text
+    assert set(server_timing(response)) == {"decode", "matte", "person", "background", "compose", "encode"} - (
+        set() if behind else {"background"}
+    )
+    mask = pixels(client.post("/v1/matte?output=mask", content=data).content)
+    person = pixels(client.post("/v1/anime?style=face_paint_512_v2", content=data).content)
+    if behind is None:
+        backdrop = np.broadcast_to(np.array([0x1E, 0x90, 0xFF], np.uint8), person.shape)
+    else:
+        backdrop = pixels(client.post(behind, content=data).content)
+    assert_blend(pixels(response.content), mask, person, backdrop)
+
+
+def test_an_effect_added_to_a_catalogue_is_routed_validated_listed_and_documented(client: httpx.Client) -> None:
+    """tests/extra_effects.py declares `sketched_anime` and nothing else knows it."""
+    data = encode(photo(120, 90), "JPEG")
+    response = client.post("/extended/v1/sketched_anime?sigma_s=50&style=paprika", content=data)
+    assert response.status_code == 200, response.text
+    assert decode(response.content).size == (120, 90)
+    assert set(server_timing(response)) == {"decode", "anime", "pencil_sketch", "encode"}
+    assert client.post("/extended/v1/sketched_anime?preset=soft", content=data).status_code == 200
+    assert_error(client.post("/extended/v1/sketched_anime?sigma_s=999", content=data), 422, "invalid_parameter")
+    assert_error(client.post("/extended/v1/sketched_anime?preset=hard", content=data), 422, "invalid_parameter")
+    listed = client.get("/extended/v1/effects").json()["sketched_anime"]
+    assert listed["path"] == "/v1/sketched_anime"
+    assert listed["available"] is True
+    assert listed["parameters"]["sigma_s"]["maximum"] == 200
+    assert listed["presets"]["soft"]["sets"] == {"sigma_s": 90.0}
+    operation = client.get("/extended/openapi.json").json()["paths"]["/v1/sketched_anime"]["post"]
+    assert {"style", "sigma_s", "format", "max_side", "preset"} <= {p["name"] for p in operation["parameters"]}
+    assert client.post("/v1/sketched_anime", content=data).status_code == 404

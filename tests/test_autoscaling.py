@@ -19,26 +19,29 @@ import httpx
 import pytest
 import yaml
 
-from bench.burst import BurstReport, LoadShape, run_burst
 from tests.fake_cluster import FakeCluster, fake_cluster, wait_for
 from tests.images import encode, photo
+from toonserve.burst import BurstReport, LoadShape, run_burst
 from toonserve.serve_admin import ServeAdmin
-from toonserve.serve_configs import CPU_DEPLOYMENTS, MODEL_DEPLOYMENTS
+from toonserve.serve_configs import MODEL_DEPLOYMENTS, cpu_deployments
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "toonserve"
 WORKER_TYPES = {
-    # Small nodes, so that a burst needs more of them: 4 CPUs hold Ingress, Preprocessor and one
+    # Small nodes, so that a burst needs more of them: 4 CPUs hold Ingress, Compositor and one
     # ArtFilters replica (2 CPUs each, as in the cluster config); the second ArtFilters needs a new node.
     "cpu_worker": {"resources": {"CPU": 4, "cpu_worker": 1}, "min_workers": 1, "max_workers": 3},
     "gpu_worker": {"resources": {"CPU": 2, "GPU": 1}, "min_workers": 0, "max_workers": 1},
 }
-# Delays short enough for a test, for every deployment: the burst also grows the Preprocessor and
+# Delays short enough for a test, for every deployment: the burst also grows the Compositor and
 # the Ingress onto the new node, and the node is idle only once they have shrunk back too.
 QUICK_DELAYS = {"upscale_delay_s": 1.0, "downscale_delay_s": 5.0, "look_back_period_s": 2.0}
 QUICK_SCALING = {"max_replicas": 3, "target_ongoing_requests": 1}
+# Serve's pack scheduling, as cluster.yaml's head runs it, with compaction after 5 s of calm
+# instead of 300: after a burst it moves the last replicas off the nodes that can then go.
+SERVE_CONTROLLER_ENV = {"RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY": "1", "RAY_SERVE_NODE_COMPACTION_DELAY_S": "5"}
 
 
 def config_for_test(serve_port: int, version: str = "1") -> dict[str, Any]:
@@ -64,7 +67,8 @@ def deploy_and_wait(admin: ServeAdmin, config: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeCluster, ServeAdmin]]:
-    with fake_cluster(WORKER_TYPES, tmp_path_factory.mktemp("fake")) as cluster, ServeAdmin(cluster.dashboard) as admin:
+    fake = fake_cluster(WORKER_TYPES, tmp_path_factory.mktemp("fake"), env=SERVE_CONTROLLER_ENV)
+    with fake as cluster, ServeAdmin(cluster.dashboard) as admin:
         wait_for(lambda: _reachable(admin), 120, "the dashboard's Serve API")
         deploy_and_wait(admin, config_for_test(cluster.serve_port))
         yield cluster, admin
@@ -108,7 +112,7 @@ def test_a_pending_gpu_replica_launches_a_gpu_node_and_anime_lands_on_it(cluster
     assert "gpu_worker" in types.values(), "the autoscaler launched no GPU node"
     for deployment in MODEL_DEPLOYMENTS:
         assert {types[n] for n in nodes_of(admin, deployment)} == {"gpu_worker"}, deployment
-    for deployment in CPU_DEPLOYMENTS:
+    for deployment in cpu_deployments(config_for_test(fake.serve_port)):
         assert {types[n] for n in nodes_of(admin, deployment)} == {"cpu_worker"}, deployment
     response = httpx.post(url(fake, "/v1/anime?max_side=256"), content=encode(photo(256, 192), "JPEG"), timeout=120)
     assert response.status_code == 200

@@ -10,10 +10,10 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
 from core.memory import MODEL_ALLOCATOR
-from toonserve.serve_configs import CPU_DEPLOYMENTS, CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, generated_files
+from toonserve.serve_configs import CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, cpu_deployments, generated_files
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-DEPLOYMENT_NAMES = {"Ingress", "Preprocessor", "AnimeGAN", "ArtFilters", "Matting"}
+DEPLOYMENT_NAMES = {"Ingress", "Compositor", "AnimeGAN", "ArtFilters", "Matting"}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -56,8 +56,10 @@ def test_cpu_work_never_lands_on_gpu_nodes_or_the_head() -> None:
     assert head["CPU"] == 0
     assert CLUSTER["available_node_types"]["cpu_worker"]["resources"][CPU_WORKER_RESOURCE] >= 1
     for path in ("deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"):
-        for name in CPU_DEPLOYMENTS:
-            actor = deployments(load(path))[name]["ray_actor_options"]
+        config = load(path)
+        assert set(cpu_deployments(config)) == {"Ingress", "Compositor", "ArtFilters"}
+        for name in cpu_deployments(config):
+            actor = deployments(config)[name]["ray_actor_options"]
             assert actor["resources"][CPU_WORKER_RESOURCE] > 0, (path, name)
             assert "num_gpus" not in actor
 
@@ -101,6 +103,8 @@ def test_cluster_yaml_is_safe_by_default() -> None:
         assert node_type["node_config"]["SecurityGroupIds"], name
     head = " ".join(CLUSTER["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head
+    # Without packing, replicas left one to a node after a burst keep every node busy.
+    assert "RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY=1" in head
     assert "--num-cpus=0" in head
     for commands in (CLUSTER["head_start_ray_commands"], CLUSTER["worker_start_ray_commands"]):
         assert "RAY_AUTH_MODE=token" in " ".join(commands)
@@ -122,6 +126,8 @@ def test_rayservice_serves_the_gpu_cluster_config() -> None:
     assert served["applications"] == cluster["applications"]
     spec = manifest["spec"]["rayClusterConfig"]
     assert spec["authOptions"]["mode"] == "token"
+    (head,) = spec["headGroupSpec"]["template"]["spec"]["containers"]
+    assert {"name": "RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY", "value": "1"} in head["env"]
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
     assert groups["gpu-workers"]["minReplicas"] == 0

@@ -5,11 +5,13 @@
 - deploy/serve-cluster-cpu.yaml: the same cluster without a GPU node type;
 - deploy/rayservice.yaml: KubeRay RayService whose serveConfigV2 is the GPU cluster config.
 
-On a cluster, every deployment that does CPU work asks for a sliver of the `cpu_worker` custom
-resource, which only CPU worker nodes declare: those replicas never land on the head (which
-declares CPU: 0) nor on a GPU node. Anime and matting ask for a fraction of a GPU in the GPU
-config, and for cpu_worker in the CPU config. `make serve-config` rewrites all four files; a test
-fails when a committed one differs from what this module generates.
+The deployments are the app's: the Ingress, the Compositor and the stages the catalogue's effects
+use. On a cluster, every deployment that does CPU work asks for a sliver of the `cpu_worker`
+custom resource, which only CPU worker nodes declare: those replicas never land on the head
+(which declares CPU: 0) nor on a GPU node. The model stages ask for a fraction of a GPU in the GPU
+config, and for cpu_worker in the CPU config. A deployment without a profile below gets the
+default one of its kind. `make serve-config` rewrites all four files; a test fails when a
+committed one differs from what this module generates.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from core.stages import model_stages
+
 APP_NAME = "toonserve"
 LOCAL_HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +34,7 @@ DEPLOY = ROOT / "deploy"
 CPU_WORKER_RESOURCE = "cpu_worker"
 # A sliver: it marks where a replica may run; CPU and memory still bound how many fit on a node.
 CPU_WORKER_SHARE = 0.01
-CPU_DEPLOYMENTS = ("Ingress", "Preprocessor", "ArtFilters")
-MODEL_DEPLOYMENTS = ("AnimeGAN", "Matting")
+MODEL_DEPLOYMENTS = tuple(stage.deployment for stage in model_stages())
 
 # Sized for the node types of cluster.yaml: m6i.2xlarge CPU workers (8 vCPU, 32 GiB) and
 # g5.xlarge GPU workers (4 vCPU, one 24 GB A10G). Scaling bounds are per deployment, across nodes.
@@ -42,10 +45,20 @@ CLUSTER_CPU: dict[str, dict[str, Any]] = {
         "max_queued_requests": 128,
         "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
     },
-    "Preprocessor": {"num_cpus": 1, "autoscaling": {"min_replicas": 2, "max_replicas": 32, "target_ongoing_requests": 4}},
+    # It holds each request while the stages run: sized on requests in flight, like the ingress.
+    "Compositor": {
+        "num_cpus": 1,
+        "max_ongoing_requests": 64,
+        "max_queued_requests": 64,
+        "autoscaling": {"min_replicas": 2, "max_replicas": 32, "target_ongoing_requests": 16},
+    },
     "ArtFilters": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
     "AnimeGAN": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
     "Matting": {"num_cpus": 1, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 4}},
+}
+DEFAULT_CPU_PROFILE: dict[str, Any] = {
+    "num_cpus": 1,
+    "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2},
 }
 # On a GPU, batches are what make it pay: bigger batches, a longer wait to fill them, and enough
 # requests in flight per replica for the batch to fill (an upstream max_ongoing_requests caps it).
@@ -67,6 +80,7 @@ CLUSTER_GPU: dict[str, dict[str, Any]] = {
         "autoscaling": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16},
     },
 }
+DEFAULT_GPU_PROFILE = CLUSTER_GPU["Matting"]
 
 
 def built_config() -> dict[str, Any]:
@@ -106,10 +120,10 @@ def cluster_config(built: dict[str, Any], gpu: bool) -> dict[str, Any]:
     (application,) = config["applications"]
     for deployment in application["deployments"]:
         name = deployment["name"]
-        if gpu and name in CLUSTER_GPU:
-            _apply(deployment, CLUSTER_GPU[name], on_cpu_workers=False)
+        if gpu and name in MODEL_DEPLOYMENTS:
+            _apply(deployment, CLUSTER_GPU.get(name, DEFAULT_GPU_PROFILE), on_cpu_workers=False)
         else:
-            _apply(deployment, CLUSTER_CPU[name], on_cpu_workers=True)
+            _apply(deployment, CLUSTER_CPU.get(name, DEFAULT_CPU_PROFILE), on_cpu_workers=True)
     return config
 
 
@@ -159,3 +173,9 @@ def generated_files() -> dict[Path, str]:
         DEPLOY / "serve-cluster-cpu.yaml": cluster_text(built, gpu=False),
         DEPLOY / "rayservice.yaml": rayservice_text(built),
     }
+
+
+def cpu_deployments(config: dict[str, Any]) -> list[str]:
+    """The config's deployments that are not model stages: the ones that never take a GPU."""
+    (application,) = config["applications"]
+    return [d["name"] for d in application["deployments"] if d["name"] not in MODEL_DEPLOYMENTS]

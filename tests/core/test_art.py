@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from core.art import FILTERS, FilterParams, WatercolorParams, in_strips, parallel_groups, render
+from core.effects import CATALOGUE
 from core.errors import InvalidParameter
 from tests.images import photo
 
@@ -33,9 +34,9 @@ def hamming(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
-@pytest.mark.parametrize("name", list(FILTERS))
+@pytest.mark.parametrize("name", FILTERS.names())
 def test_filter_matches_golden(name: str, request: pytest.FixtureRequest) -> None:
-    art_filter = FILTERS[name]
+    art_filter = FILTERS.get(name)
     image = photo(256, 192, seed=3)
     out = art_filter.apply(image, art_filter.params())
     assert out.shape == (image.shape[:2] if name == "pencil_sketch" else image.shape)
@@ -49,42 +50,42 @@ def test_filter_matches_golden(name: str, request: pytest.FixtureRequest) -> Non
     assert hamming(actual, golden[name]) <= MAX_HAMMING
 
 
-@pytest.mark.parametrize("name", list(FILTERS))
+@pytest.mark.parametrize("name", FILTERS.names())
 def test_filter_is_deterministic(name: str) -> None:
-    art_filter = FILTERS[name]
+    art_filter = FILTERS.get(name)
     image = photo(96, 64, seed=5)
     assert np.array_equal(art_filter.apply(image, art_filter.params()), art_filter.apply(image, art_filter.params()))
 
 
 def test_bad_filter_parameters_are_refused() -> None:
     with pytest.raises(InvalidParameter, match="sigma_s"):
-        FILTERS["watercolor"].parse({"sigma_s": "-3"})
+        CATALOGUE.get("watercolor").parse({"sigma_s": "-3"})
     with pytest.raises(InvalidParameter, match="colour"):
-        FILTERS["oil_painting"].parse({"colour": "red"})
+        CATALOGUE.get("oil_painting").parse({"colour": "red"})
 
 
 def test_render_shares_the_sketch_and_matches_each_filter() -> None:
     image = photo(96, 64, seed=2)
-    wanted = [(name, FILTERS[name].params()) for name in FILTERS]
+    wanted: list[tuple[str, FilterParams]] = [(f.name, f.params()) for f in FILTERS]
     for (name, params), out in zip(wanted, render(image, wanted), strict=True):
-        assert np.array_equal(out, FILTERS[name].apply(image, params)), name
+        assert np.array_equal(out, FILTERS.get(name).apply(image, params)), name
 
 
 def test_parallel_groups_put_the_sketches_together() -> None:
-    assert parallel_groups(list(FILTERS)) == [["pencil_sketch", "color_pencil"], ["oil_painting"], ["watercolor"]]
+    assert parallel_groups(FILTERS.names()) == [["pencil_sketch", "color_pencil"], ["oil_painting"], ["watercolor"]]
 
 
 def test_watercolor_in_strips_matches_the_whole_image() -> None:
     image = photo(160, 240, seed=4)
     params = WatercolorParams(sigma_s=20.0)
-    whole = FILTERS["watercolor"].apply(image, params)
+    whole = FILTERS.get("watercolor").apply(image, params)
     with ThreadPoolExecutor(3) as pool:
-        striped = in_strips(FILTERS["watercolor"], image, params, 3, pool)
+        striped = in_strips(FILTERS.get("watercolor"), image, params, 3, pool)
         assert cv2.PSNR(whole, striped) > 50.0
         wanted: list[tuple[str, FilterParams]] = [("watercolor", params)]
         assert np.array_equal(render(image, wanted, pool, 3)[0], striped)
         # Too short for its context (2 x 120 rows per strip at the default sigma_s): one ordinary call.
         assert np.array_equal(
-            in_strips(FILTERS["watercolor"], image, WatercolorParams(), 3, pool),
-            FILTERS["watercolor"].apply(image, WatercolorParams()),
+            in_strips(FILTERS.get("watercolor"), image, WatercolorParams(), 3, pool),
+            FILTERS.get("watercolor").apply(image, WatercolorParams()),
         )

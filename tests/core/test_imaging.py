@@ -6,22 +6,21 @@ from PIL import Image
 
 from core import imaging
 from core.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
-from core.messages import OutputFormat, WorkingSize
-from core.preprocess import ImageProcessor
-from core.settings import Settings
+from core.imaging import OutputFormat
+from core.photo import Photo, decode_photo
+from models.animegan import ANIME_WEIGHTS
+from models.u2net import U2NET_WEIGHTS
 from tests.images import decode, encode, photo
 
-PROCESSOR = ImageProcessor(Settings(max_pixels=1_000_000))
 
-
-def prepare(data: bytes, max_side: int = 1024, working: WorkingSize | None = None):
-    return PROCESSOR.prepare(data, max_side=max_side, working=working, keep_image=True)
+def prepare(data: bytes, max_side: int = 1024) -> Photo:
+    return decode_photo(data, max_side=max_side, floor=(1, 1), max_pixels=1_000_000)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 def test_accepted_formats_decode_to_rgb_at_their_size(fmt: str) -> None:
     prepared = prepare(encode(photo(120, 80), fmt))
-    assert prepared.output_size == (120, 80)
+    assert prepared.size == (120, 80)
     assert prepared.image is not None
     assert prepared.image.shape == (80, 120, 3)
     assert prepared.image.dtype == np.uint8
@@ -32,7 +31,7 @@ def test_exif_orientation_is_applied() -> None:
     exif = picture.getexif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
     prepared = prepare(encode(picture, "JPEG", exif=exif))
-    assert prepared.output_size == (40, 60)
+    assert prepared.size == (40, 60)
 
 
 @pytest.mark.parametrize(
@@ -70,14 +69,17 @@ def test_alpha_is_kept() -> None:
 
 def test_output_fits_max_side_and_never_upscales() -> None:
     data = encode(photo(400, 100), "PNG")
-    assert prepare(data, max_side=200).output_size == (200, 50)
-    assert prepare(data, max_side=4000).output_size == (400, 100)
+    assert prepare(data, max_side=200).size == (200, 50)
+    assert prepare(data, max_side=4000).size == (400, 100)
 
 
 def test_working_sizes() -> None:
     data = encode(photo(400, 300), "JPEG")
-    assert prepare(data, working=WorkingSize(100)).working.shape == (75, 100, 3)
-    assert prepare(data, working=WorkingSize(64, square=True)).working.shape == (64, 64, 3)
+    prepared = prepare(data)
+    anime = ANIME_WEIGHTS.get("paprika").transforms.working_size(prepared.source_size, 100)
+    matting = U2NET_WEIGHTS.get("u2netp").transforms.working_size(prepared.source_size, 100)
+    assert prepared.at(anime).shape == (75, 100, 3)
+    assert prepared.at(matting).shape == (320, 320, 3)
 
 
 def test_pixel_limit_is_checked_before_decoding() -> None:

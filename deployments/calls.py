@@ -1,0 +1,23 @@
+"""Awaiting another deployment: its queue being full becomes Overloaded (503), and an error raised there comes back as itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.exceptions import RayTaskError
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentResponse
+
+from core.errors import Overloaded, ToonError
+
+
+async def result_of(response: DeploymentResponse) -> Any:
+    try:
+        return await response
+    except BackPressureError:
+        raise Overloaded("the service is at capacity; retry shortly") from None
+    except RayTaskError as error:
+        # A ToonError raised in another replica arrives wrapped; re-raise the original.
+        if isinstance(error.cause, ToonError):
+            raise error.cause from None
+        raise

@@ -1,0 +1,80 @@
+"""One shell for every model stage: which stage it serves, and its Serve numbers, are configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+import numpy as np
+import ray
+from ray import serve
+from ray.serve import Deployment
+
+from core.device import choose_device
+from core.errors import ToonError
+from core.memory import MODEL_ALLOCATOR
+from core.runner import ModelItem, ModelRunner, ModelState, Outcome
+from core.settings import Settings
+from core.stages import STAGES, ModelOutput, ModelStage
+from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
+from deployments.scaling import bursty
+
+MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
+
+
+@serve.deployment(
+    ray_actor_options=MODEL_ACTOR,
+    # Queues bound latency, not only memory: past them a fast 503 with Retry-After (docs/performance.md).
+    max_ongoing_requests=8,
+    max_queued_requests=16,
+    # One replica locally: it runs on every core already, and a second on the same cores only
+    # oversubscribes them. The cluster configs scale it out across nodes.
+    autoscaling_config=bursty(1, 1, 4),
+    user_config=BatchConfig().model_dump(),
+    health_check_period_s=10,
+)
+class BatchedModel:
+    """A model stage: its registry's models behind @serve.batch; a batch mixes models and shapes, grouped inside."""
+
+    def __init__(self, settings: Settings, stage: str, models: list[str] | None = None) -> None:
+        model_stage = STAGES.get(stage)
+        if not isinstance(model_stage, ModelStage):
+            raise TypeError(f"{stage} is not a model stage")
+        # One thread runs every forward pass: the torch thread count set on it holds (OpenMP keeps
+        # it per thread), one malloc arena is reused, and the next batch fills meanwhile.
+        self._forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
+        placement = choose_device(bool(ray.get_gpu_ids()), settings.precision, replica_cpus())
+        self._runner = ModelRunner(settings, model_stage.registry, placement, models)
+        self._runner.warm_up()
+
+    def reconfigure(self, user_config: dict[str, object]) -> None:
+        config = apply_batch_config(self._batched, user_config)
+        # Ray sets OMP_NUM_THREADS to a replica's num_cpus, 1 for a fraction: the runner says how many cores to use.
+        self._runner.tune(config.forward_batch, config.threads)
+
+    async def run(self, image: np.ndarray, model: str) -> ModelOutput:
+        """`image` at the model's working size (RGB uint8 HWC) -> the model's output at that size."""
+        outcome = await self._batched((image, model))
+        if isinstance(outcome, ToonError):
+            raise outcome
+        return ModelOutput(*outcome)
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    async def _batched(self, items: list[ModelItem]) -> list[Outcome]:
+        # The forward pass runs off the event loop so that the next batch fills meanwhile.
+        return await asyncio.get_running_loop().run_in_executor(self._forward_thread, self._runner.run, items)
+
+    def states(self) -> list[ModelState]:
+        return self._runner.states()
+
+
+STAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "Matting": {"max_ongoing_requests": 16, "ray_actor_options": {**MODEL_ACTOR, "num_cpus": 0.25}},
+}
+"""Per-stage departures from BatchedModel's defaults, by deployment name."""
+
+
+def model_deployment(stage: ModelStage) -> Deployment:
+    # mypy sees the class, not the Deployment that @serve.deployment made of it.
+    return cast(Deployment, BatchedModel).options(name=stage.deployment, **STAGE_OPTIONS.get(stage.deployment, {}))
