@@ -11,7 +11,7 @@ import asyncio
 import functools
 import importlib
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -233,7 +233,7 @@ class Catalogue:
     def get(self, name: str) -> Effect[Any]:
         return self.effects.get(name)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Effect[Any]]:
         return iter(self.effects)
 
     def extended(self, *effects: Effect[Any]) -> Catalogue:
