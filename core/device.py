@@ -41,7 +41,7 @@ def default_threads(cpus: float) -> int:
     """Torch threads when none are configured. A replica given whole CPUs uses that many: on a
     cluster node it shares the cores with replicas sized the same way, and more threads than its
     share only oversubscribe them. A replica given a fraction of a CPU (a laptop's local config)
-    uses every core it may run on: that halved anime latency on 2 cores."""
+    uses every core it may run on: one thread would leave the laptop's other cores idle."""
     return min(int(cpus), available_cores()) if cpus >= 1 else available_cores()
 
 

@@ -1,25 +1,15 @@
-"""Keeping replica memory flat under a stream of large images.
+"""Keeping replica memory flat under a stream of large images, without slowing the models.
 
-glibc keeps freed memory in per-thread arenas that fragment and never shrink: an ArtFilters
-replica grew from 86 MB to 4.2 GB (USS) over 72 requests of 1920x1080. Two remedies, measured on
-the four filters of a 1920x1080 photo, two at a time on threads, 24 rounds in one process:
+glibc keeps freed memory in per-thread arenas that fragment and never shrink, so a replica that
+handles large images grows without bound. The replicas that do large image work (Compositor,
+ArtFilters) hand free pages back after each call (`trims_after`, `release_free_memory`); the
+ingress, whose large blocks are request and response bodies, gives each its own mmap
+(`return_large_blocks_to_the_os`).
 
-- nothing: 1779 ms a round (median), USS 933 MB after the first round and 1870 MB after the last;
-- every block of 128 KiB or more in its own mmap (`return_large_blocks_to_the_os`): USS flat at
-  140 MB, but 3299 ms a round, since each large temporary is a fresh, zero-filled mapping;
-- `malloc_trim(0)` after each call (`release_free_memory`): USS flat at 140 MB, 2092 ms a round.
-
-So the replicas that do large image work trim after each call, and the ingress, whose large
-blocks are request and response bodies, keeps the mmap threshold.
-
-The model replicas are the other way round: a forward pass allocates and frees the same few
-hundred MB of activations every time, and glibc hands the large ones back to the OS on each free
-(blocks over 32 MB are always their own mmap, and a thread's arena unmaps emptied heaps). The next
-forward faults every page in again, zero-filled: 1.28 M page faults in 9 AnimeGAN forwards at
-512x384 (bf16, 2 threads, on a forward thread). With `MODEL_ALLOCATOR` (one arena, no mmap, keep
-up to 1 GiB free at the top of the heap) the same run took 0.16 M page faults and a forward
-took 373-481 ms instead of 545-672 ms. Memory stays bounded: freed memory at the top beyond
-1 GiB goes back, so one huge image does not pin its peak.
+Model replicas are the other way round: a forward pass frees and reallocates the same activations
+every time, and handing them back to the OS makes the next forward fault every page in again. They
+start with `MODEL_ALLOCATOR`: one arena, no mmap, and up to 1 GiB of freed memory kept, so that one
+huge image does not pin its peak. docs/performance.md has the measurements behind each choice.
 """
 
 from __future__ import annotations
@@ -52,7 +42,7 @@ def _libc() -> ctypes.CDLL | None:
 
 def return_large_blocks_to_the_os() -> bool:
     """Every allocation of 128 KiB or more gets its own mmap, unmapped when freed. Not for the
-    model replicas either: a fresh mapping per activation made their forwards 2-3x slower.
+    model replicas either: a fresh mapping per activation makes each forward fault its pages in again.
     A no-op (False) where libc has no mallopt."""
     mallopt = getattr(_libc(), "mallopt", None)
     return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK) == 1)

@@ -10,7 +10,7 @@ instant.
     from toonserve.client import toonserve_client
 
     with toonserve_client("http://127.0.0.1:8000") as client:
-        response = client.post("/v1/anime?style=hayao", content=open("photo.jpg", "rb").read())
+        response = client.post("/v1/anime?style=paprika", content=open("photo.jpg", "rb").read())
         response.raise_for_status()
 
 `async_toonserve_client` is the same for asyncio. Any other status (400, 413, 415, 422, 504)
