@@ -20,7 +20,7 @@ from core.settings import Settings
 from core.stages import FILTER_STAGE, ModelOutput, StageStates, model_stages
 from deployments.batching import replica_cpus
 from deployments.calls import result_of
-from deployments.scaling import bursty
+from deployments.scaling import REPLACE_FIRST, bursty
 
 
 class HandleStages:
@@ -56,6 +56,7 @@ class HandleStages:
     max_queued_requests=16,
     autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
+    max_surge_percent=REPLACE_FIRST,
 )
 class Compositor:
     """Holds a request's photo: decodes it, hands each stage its working image, composes the result and encodes it."""

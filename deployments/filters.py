@@ -10,7 +10,7 @@ from core.art import FilterParams
 from core.device import default_threads
 from core.memory import trims_after
 from deployments.batching import replica_cpus
-from deployments.scaling import bursty
+from deployments.scaling import REPLACE_FIRST, bursty
 
 
 @serve.deployment(
@@ -21,6 +21,7 @@ from deployments.scaling import bursty
     max_queued_requests=12,
     autoscaling_config=bursty(1, 2, 2),
     health_check_period_s=10,
+    max_surge_percent=REPLACE_FIRST,
 )
 class ArtFilters:
     """The OpenCV filters; sync methods run in Serve's thread pool, and OpenCV releases the GIL."""

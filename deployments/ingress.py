@@ -35,7 +35,7 @@ from core.settings import Settings
 from core.stages import StageStates, model_stages
 from core.timing import StageTiming
 from deployments.calls import result_of
-from deployments.scaling import bursty
+from deployments.scaling import REPLACE_FIRST, bursty
 from models.registry import Registry
 
 RETRY_AFTER_S = 1
@@ -99,6 +99,7 @@ def server_timing(timings: tuple[StageTiming, ...]) -> str:
     max_queued_requests=16,
     autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
+    max_surge_percent=REPLACE_FIRST,
 )
 @serve.ingress()
 class Ingress:

@@ -18,7 +18,7 @@ from core.runner import ModelItem, ModelRunner, ModelState, Outcome
 from core.settings import Settings
 from core.stages import STAGES, ModelOutput, ModelStage
 from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
-from deployments.scaling import bursty
+from deployments.scaling import REPLACE_FIRST, bursty
 
 MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
 
@@ -33,6 +33,7 @@ MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
     autoscaling_config=bursty(1, 1, 4),
     user_config=BatchConfig().model_dump(),
     health_check_period_s=10,
+    max_surge_percent=REPLACE_FIRST,
 )
 class BatchedModel:
     """A model stage: its registry's models behind @serve.batch; a batch mixes models and shapes, grouped inside."""

@@ -33,3 +33,8 @@ def bursty(min_replicas: int, max_replicas: int, target_ongoing_requests: float)
         "target_ongoing_requests": target_ongoing_requests,
         **BURST_TUNING,
     }
+
+
+REPLACE_FIRST = 100
+"""max_surge_percent for every deployment: on a redeploy, replacements start before the replicas they
+replace stop, so that a deployment of one replica keeps answering (Serve's default, 0, stops first)."""

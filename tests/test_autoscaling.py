@@ -3,7 +3,8 @@
 The app is deployed from deploy/serve-cluster-gpu.yaml through Serve's REST API, as `serve
 deploy` would, with only what one machine needs changed: HTTP on a free loopback port with one
 proxy, seeded random weights, one replica minimum, short scaling delays everywhere and a quick
-ArtFilters, so that the burst fits in a test. Placement (cpu_worker, fractional GPUs) is the committed config's.
+ArtFilters, so that the burst fits in a test. Placement (cpu_worker, fractional GPUs) and the queue
+bounds are the committed config's: past them a burst is answered 503 at once, never left to time out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def config_for_test(serve_port: int, version: str = "1") -> dict[str, Any]:
             deployment["ray_actor_options"]["num_cpus"] = 0.25
         if deployment["name"] == "ArtFilters":
             deployment["autoscaling_config"].update(QUICK_SCALING)
-            deployment["max_queued_requests"] = 256
     return config
 
 

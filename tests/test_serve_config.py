@@ -83,6 +83,13 @@ def test_cpu_config_runs_the_models_on_cpu_workers() -> None:
 
 
 @pytest.mark.parametrize("path", ["serve_config.yaml", "deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"])
+def test_a_redeploy_replaces_before_it_stops_except_on_scarce_gpus(path: str) -> None:
+    for name, deployment in deployments(load(path)).items():
+        on_gpu = "num_gpus" in deployment["ray_actor_options"]
+        assert deployment["max_surge_percent"] == (0 if on_gpu else 100), name
+
+
+@pytest.mark.parametrize("path", ["serve_config.yaml", "deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"])
 def test_model_replicas_start_with_the_model_allocator(path: str) -> None:
     for name, deployment in deployments(load(path)).items():
         env = deployment["ray_actor_options"].get("runtime_env", {}).get("env_vars", {})

@@ -45,12 +45,14 @@ CLUSTER_CPU: dict[str, dict[str, Any]] = {
         "max_queued_requests": 128,
         "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
     },
-    # It holds each request while the stages run: sized on requests in flight, like the ingress.
+    # It holds every request the ingress holds, while the stages run, so it scales as the ingress
+    # does: a stage bounds its queue per caller, and every extra Compositor would admit one more
+    # queue's worth of waiting in front of the stages.
     "Compositor": {
         "num_cpus": 1,
-        "max_ongoing_requests": 64,
-        "max_queued_requests": 64,
-        "autoscaling": {"min_replicas": 2, "max_replicas": 32, "target_ongoing_requests": 16},
+        "max_ongoing_requests": 256,
+        "max_queued_requests": 128,
+        "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
     },
     "ArtFilters": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
     "AnimeGAN": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
@@ -62,10 +64,13 @@ DEFAULT_CPU_PROFILE: dict[str, Any] = {
 }
 # On a GPU, batches are what make it pay: bigger batches, a longer wait to fill them, and enough
 # requests in flight per replica for the batch to fill (an upstream max_ongoing_requests caps it).
+# A GPU is scarce: a redeploy stops a model replica before starting its replacement (no surge), since
+# a replacement that finds no GPU free would hold the rollout; requests wait in the Compositor meanwhile.
 CLUSTER_GPU: dict[str, dict[str, Any]] = {
     "AnimeGAN": {
         "num_gpus": 0.5,
         "num_cpus": 1,
+        "max_surge_percent": 0,
         "max_ongoing_requests": 64,
         "max_queued_requests": 64,
         "batch": {"max_batch_size": 16, "batch_wait_timeout_s": 0.02},
@@ -74,6 +79,7 @@ CLUSTER_GPU: dict[str, dict[str, Any]] = {
     "Matting": {
         "num_gpus": 0.25,
         "num_cpus": 0.5,
+        "max_surge_percent": 0,
         "max_ongoing_requests": 64,
         "max_queued_requests": 64,
         "batch": {"max_batch_size": 32, "batch_wait_timeout_s": 0.02},
@@ -107,9 +113,9 @@ def _apply(deployment: dict[str, Any], profile: dict[str, Any], on_cpu_workers: 
         actor["resources"] = {CPU_WORKER_RESOURCE: CPU_WORKER_SHARE}
     deployment["ray_actor_options"] = actor
     deployment["autoscaling_config"].update(profile["autoscaling"])
-    for bound in ("max_ongoing_requests", "max_queued_requests"):
-        if bound in profile:
-            deployment[bound] = profile[bound]
+    for option in ("max_ongoing_requests", "max_queued_requests", "max_surge_percent"):
+        if option in profile:
+            deployment[option] = profile[option]
     if "batch" in profile:
         deployment["user_config"].update(profile["batch"])
 
