@@ -28,9 +28,9 @@ def free_port() -> int:
 @contextmanager
 def local_serve(num_cpus: int = 4) -> Iterator[str]:
     """A fresh local Ray with Serve's HTTP proxy on a free loopback port; yields its base URL."""
-    port = free_port()
     ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=RUNTIME_ENV, log_to_driver=False)
     try:
+        port = free_port()  # after Ray has taken its own ports (its dashboard agent's 52365 among them)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         yield f"http://127.0.0.1:{port}"
     finally:
