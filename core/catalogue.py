@@ -25,7 +25,8 @@ from core.photo import Photo, Picture
 from core.settings import Settings
 from core.stages import STAGES, ModelStage, Stage, Stages, StageStates
 from core.timing import Timings
-from models.registry import Registry, UnknownName
+from models.names import UnknownName
+from models.registry import Registry
 
 MAX_SIDE_LIMIT = 4096
 DEFAULT_CATALOGUE = "core.effects:CATALOGUE"

@@ -35,7 +35,7 @@ from core.catalogue import (
 from core.photo import Picture
 from core.stages import ANIME_STAGE, FILTER_STAGE, MATTING_STAGE
 from models.animegan import ANIME_WEIGHTS
-from models.registry import UnknownName
+from models.names import UnknownName
 from models.u2net import U2NET_WEIGHTS
 
 AnimeStyle = Annotated[str, Choice(ANIME_WEIGHTS)]

@@ -15,7 +15,8 @@ import torch
 from core.device import Placement, default_threads, use_threads
 from core.errors import WEIGHTS_INSTALL_HINT, InvalidImage, InvalidParameter, ToonError, WeightsMissing
 from core.settings import Settings
-from models.registry import Registry, UnknownName, WeightsEntry
+from models.names import UnknownName
+from models.registry import Registry, WeightsEntry
 from models.weights import LoadedModel, WeightsNotFound, load_weights, random_weights
 
 logger = logging.getLogger(__name__)

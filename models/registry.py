@@ -8,18 +8,8 @@ from typing import Generic, Protocol, TypeVar
 
 from torch import nn
 
+from models.names import UnknownName
 from models.transforms import ImageTransforms
-
-
-class UnknownName(KeyError):
-    """The one message for a name nobody registered: it lists the names that are."""
-
-    def __init__(self, kind: str, name: object, known: Iterable[str]) -> None:
-        self.message = f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'}"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class Named(Protocol):

@@ -15,7 +15,7 @@ from core.errors import InvalidParameter
 from core.runner import ModelState
 from core.stages import ANIME_STAGE, MATTING_STAGE, StageStates
 from models.animegan import ANIME_WEIGHTS
-from models.registry import UnknownName
+from models.names import UnknownName
 
 UNKNOWN = re.compile(r"^unknown [a-z ]+ '[^']*'; known: .+$")
 EFFECTS = [effect.name for effect in CATALOGUE]
