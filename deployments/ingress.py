@@ -5,11 +5,13 @@ import base64
 import inspect
 import re
 from dataclasses import asdict
+from pathlib import Path as FilePath
 from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from ray import serve
 from ray.serve.exceptions import RayServeException
@@ -17,7 +19,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.catalogue import Catalogue, Choice, Effect, Family, error_text
+from core.catalogue import MAX_SIDE_LIMIT, Catalogue, Choice, Effect, Family, error_text
 from core.errors import (
     WEIGHTS_INSTALL_HINT,
     ImageTooLarge,
@@ -39,6 +41,8 @@ from deployments.scaling import REPLACE_FIRST, bursty
 from models.registry import Registry
 
 RETRY_AFTER_S = 1
+WEB = FilePath(__file__).resolve().parent.parent / "web"
+"""The page served at /: static files, no build step."""
 _NON_IMAGE_TYPES = re.compile(r"^(text/|application/(json|xml|javascript))")
 IMAGE_BODY = {
     "requestBody": {
@@ -87,6 +91,18 @@ async def _toon_error(_: Request, error: Exception) -> JSONResponse:
 
 def server_timing(timings: tuple[StageTiming, ...]) -> str:
     return ", ".join(t.header_entry() for t in timings)
+
+
+def _admitted_at_once() -> int | None:
+    """Requests the ingress replicas hold at once: what a client may keep in flight without being refused.
+
+    Serve gives a replica no public accessor for its own max_ongoing_requests, so this reads the
+    replica context's deployment config; None where that is not there (tests check it is).
+    """
+    context = serve.get_replica_context()
+    config = getattr(context, "_deployment_config", None)
+    ongoing = getattr(config, "max_ongoing_requests", None)
+    return ongoing * context.world_size if isinstance(ongoing, int) else None
 
 
 @serve.deployment(
@@ -143,12 +159,17 @@ class Ingress:
                 response_class=Response,
                 responses=RESPONSES["image"],
             )
+        api.add_api_route("/", self.page, methods=["GET"], include_in_schema=False)
+        api.mount("/web", StaticFiles(directory=WEB), name="web")
         api.add_api_route("/healthz", self.healthz, methods=["GET"], summary="Liveness: the ingress answers")
         api.add_api_route(
             "/readyz", self.readyz, methods=["GET"], summary="Readiness, with each model's state and where its weights came from"
         )
         api.add_api_route(
             "/v1/effects", self.effects, methods=["GET"], summary="Each effect: its path, parameters, presets and availability"
+        )
+        api.add_api_route(
+            "/v1/limits", self.limits, methods=["GET"], summary="What an upload may be, and how many requests fit at once"
         )
         return api
 
@@ -231,6 +252,19 @@ class Ingress:
         if not data:
             raise InvalidImage("empty body: send the image bytes, or multipart/form-data with the field 'image'")
         return data
+
+    async def page(self, request: Request) -> HTMLResponse:
+        """The web page, its links resolved under whatever prefix the app is served at."""
+        base = request.scope.get("root_path", "").rstrip("/") + "/"
+        return HTMLResponse((WEB / "index.html").read_text().replace('<base href="./">', f'<base href="{base}">'))
+
+    async def limits(self) -> dict[str, int | None]:
+        return {
+            "max_bytes": self.settings.max_bytes,
+            "max_pixels": self.settings.max_pixels,
+            "max_side": MAX_SIDE_LIMIT,
+            "concurrency": _admitted_at_once(),
+        }
 
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}

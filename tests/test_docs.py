@@ -14,7 +14,7 @@ from toonserve.docs import ROOT, generated_docs
 
 EXAMPLE = re.compile(r"/v1/[a-z_]+(?:/[a-z_]+)?(?![a-z_/{])(?:\?[^\s'\"`)<>]*)?")
 """A request path in prose or code, with its query: /v1/anime?style=paprika."""
-NOT_EFFECTS = {"/v1/effects"}
+NOT_EFFECTS = {"/v1/effects", "/v1/limits"}
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
