@@ -1,32 +1,44 @@
 # Two commands matter: `make run` serves toonserve at http://127.0.0.1:8000; `make test` proves it.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv run test lint typecheck weights serve-config docs bench burst
+.PHONY: venv run test lint typecheck browser weights serve-config docs screenshot bench burst
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
 
 run: $(STAMP)
-	@$(PY) -m toonserve.cli weights --check
+	@$(VENV)/bin/toonserve weights --check
 	@echo "toonserve: starting on a local Ray; http://127.0.0.1:8000 (API docs: /docs). Ctrl-C stops it and its Ray."
 	$(VENV)/bin/serve run serve_config.yaml
 
 weights: $(STAMP)
-	$(PY) -m toonserve.cli weights
+	$(VENV)/bin/toonserve weights
 
 serve-config: $(STAMP)
-	$(PY) -m toonserve.cli build-config
+	$(VENV)/bin/toonserve build-config
 
 docs: $(STAMP)
-	$(PY) -m toonserve.cli build-docs
+	$(VENV)/bin/toonserve build-docs
+
+# The page's tests drive a real Chromium: Debian's where apt can install it, else Playwright's own.
+browser: $(STAMP)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else $(VENV)/bin/playwright install chromium; fi; }
+
+# docs/screenshot.png: the page with results, on a local service with seeded weights.
+screenshot: $(STAMP) browser
+	$(PY) -m bench.screenshot
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt
@@ -44,5 +56,5 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(PY) -m pytest

@@ -1,85 +1,133 @@
-"""`python -m toonserve.cli weights|build-config|build-docs`: fetch weights, report them, regenerate the configs and docs."""
+"""The `toonserve` command: convert photos with a running service, list its effects, fetch weights, regenerate files."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
-from core.catalogue import DEFAULT_CATALOGUE, load_catalogue
-from core.errors import WEIGHTS_INSTALL_HINT
-from core.settings import Settings
-from core.stages import ModelStage
-from models.registry import WeightsEntry
-from models.weights import WeightsLocations, WeightsNotFound, load_weights
-from toonserve.docs import generated_docs
-from toonserve.serve_configs import ROOT, generated_files
+from models.names import UnknownName
+from toonserve.convert import (
+    PHOTO_SUFFIXES,
+    ServiceUnavailable,
+    admitted_at_once,
+    check_parameters,
+    collect,
+    convert,
+    effect_of,
+    read_effects,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
-def weighted_entries(catalogue_path: str) -> list[WeightsEntry]:
-    """Every weights entry of every model stage the catalogue's effects use."""
-    catalogue = load_catalogue(catalogue_path)
-    return [entry for stage in catalogue.stages if isinstance(stage, ModelStage) for entry in stage.registry]
+def _choices(schema: dict[str, Any]) -> list[str] | None:
+    """An enum parameter's values, where nothing else (a colour) is allowed too."""
+    if "enum" in schema:
+        return [str(v) for v in schema["enum"]]
+    options = schema.get("anyOf", [])
+    listed = [option["enum"] for option in options if "enum" in option]
+    return [str(v) for v in listed[0]] if listed and all("enum" in o or o.get("type") == "null" for o in options) else None
 
 
-def weights_report(entries: list[WeightsEntry], locations: WeightsLocations) -> list[tuple[str, str]]:
-    """(name, state) for each entry; downloads where `locations.download` allows.
+def effect_parameters(name: str, effect: dict[str, Any]) -> argparse.ArgumentParser:
+    """A flag per parameter of the effect, named as in the query with dashes; the service checks the values."""
+    parser = argparse.ArgumentParser(prog=f"toonserve convert --effect {name}", add_help=False)
+    for parameter, schema in effect["parameters"].items():
+        parser.add_argument(
+            "--" + parameter.replace("_", "-"), dest=parameter, choices=_choices(schema), help=schema.get("description")
+        )
+    return parser
 
-    Each file is loaded strictly, so that a file without a published hash is checked too;
-    a download that fails that check is removed from the cache.
-    """
-    rows = []
-    for entry in entries:
-        try:
-            loaded = load_weights(entry, locations)
-        except WeightsNotFound as error:
-            cached = locations.cache_dir / entry.filename if locations.cache_dir is not None else None
-            if locations.download and cached is not None and cached.is_file() and entry.git_blob_sha1 is None:
-                cached.unlink()
-            rows.append((entry.name, f"MISSING: {error}"))
-            continue
-        source = loaded.source
-        rows.append((entry.name, f"{source.origin}{'' if source.verified else ' (unverified)'}: {source.path}"))
-    return rows
+
+def run_convert(args: argparse.Namespace, rest: list[str]) -> int:
+    url = args.url.rstrip("/")
+    try:
+        effect = effect_of(read_effects(url), args.effect)
+    except (ServiceUnavailable, UnknownName) as error:
+        print(f"toonserve convert: {error}", file=sys.stderr)
+        return 2
+    given = {k: v for k, v in vars(effect_parameters(args.effect, effect).parse_args(rest)).items() if v is not None}
+    path = effect["path"] + (f"?{urlencode(given)}" if given else "")
+    try:
+        check_parameters(url, path)
+    except ValueError as error:
+        print(f"toonserve convert: bad parameters: {error}", file=sys.stderr)
+        return 2
+    photos = collect(args.inputs)
+    if not photos:
+        print(
+            f"toonserve convert: no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {', '.join(map(str, args.inputs))}",
+            file=sys.stderr,
+        )
+        return 2
+    concurrency = args.concurrency or admitted_at_once(url)
+    summary = asyncio.run(convert(url, path, effect["returns"], photos, args.out, force=args.force, concurrency=concurrency))
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0
+
+
+def run_effects(url: str) -> int:
+    try:
+        described = read_effects(url.rstrip("/"))
+    except ServiceUnavailable as error:
+        print(f"toonserve effects: {error}", file=sys.stderr)
+        return 2
+    for key, value in described.items():
+        for name, effect in [(key, value)] if "path" in value else value.items():
+            state = "" if effect["available"] else "  (its model is not installed)"
+            print(f"{name}  {effect['path']}{state}\n  {effect['summary']}")
+            for parameter, schema in effect["parameters"].items():
+                values = _choices(schema) or [
+                    f"{schema.get('minimum', '')}..{schema.get('maximum', '')}".strip(".") or schema.get("type", "")
+                ]
+                print(f"  --{parameter.replace('_', '-')}  {' | '.join(map(str, values))}  (default {schema.get('default')})")
+            for preset, about in effect["presets"].items():
+                print(f"  preset {preset}: {about['summary']}")
+            print()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toonserve")
     commands = parser.add_subparsers(dest="command", required=True)
+    converting = commands.add_parser(
+        "convert",
+        help="send photos and folders (recursively) through one effect of a running service",
+        epilog="Each effect's own parameters are flags too (--style, --preset, --sigma-s, ...): `toonserve effects` lists them.",
+    )
+    converting.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photos, and folders searched recursively")
+    converting.add_argument("--effect", required=True, help="anime, watercolor, matte, portrait, ... (`toonserve effects`)")
+    converting.add_argument("--out", required=True, type=Path, help="the folder to write into, keeping the inputs' folder tree")
+    converting.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
+    converting.add_argument("--force", action="store_true", help="convert again photos whose results exist")
+    converting.add_argument("--concurrency", type=int, help="requests in flight (default: what the service holds at once)")
+    listing = commands.add_parser("effects", help="list a running service's effects, their parameters and presets")
+    listing.add_argument("--url", default=DEFAULT_URL)
     weights = commands.add_parser(
         "weights", help="fetch the weights of every model the effects use, and report where each comes from"
     )
     weights.add_argument("--check", action="store_true", help="report only; download nothing")
     commands.add_parser("build-config", help="write the local and cluster Serve configs and the KubeRay manifest")
     commands.add_parser("build-docs", help="write docs/effects.md and docs/configuration.md from the code")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "convert":
+        return run_convert(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "effects":
+        return run_effects(args.url)
+    # The other commands load the catalogue, and with it torch (a second): convert and effects talk HTTP only.
+    from toonserve import maintain
 
     if args.command == "build-config":
-        for path, text in generated_files().items():
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-        return 0
+        return maintain.write(maintain.generated_files())
     if args.command == "build-docs":
-        for path, text in generated_docs().items():
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-        return 0
-    settings = Settings()
-    if settings.random_weights:
-        print("TOONSERVE_RANDOM_WEIGHTS=1: every model serves SEEDED RANDOM WEIGHTS, for load tests only; no weights are read.")
-        return 0
-    locations = settings.weights_locations
-    if args.check:
-        locations = WeightsLocations(locations.weights_dir, locations.cache_dir, download=False)
-    rows = weights_report(weighted_entries(DEFAULT_CATALOGUE), locations)
-    width = max(len(name) for name, _ in rows)
-    for name, state in rows:
-        print(f"  {name:<{width}}  {state}")
-    missing = [name for name, state in rows if state.startswith("MISSING")]
-    if missing:
-        print(
-            f"missing weights: {', '.join(missing)}; their endpoints answer 503 weights_missing. Install: {WEIGHTS_INSTALL_HINT}"
-        )
-    return 1 if missing and not args.check else 0
+        return maintain.write(maintain.generated_docs())
+    return maintain.weights(check=args.check)
 
 
 if __name__ == "__main__":
