@@ -37,10 +37,10 @@ from core.settings import Settings
 from core.stages import StageStates, model_stages
 from core.timing import StageTiming
 from deployments.calls import result_of
+from deployments.proxy import RETRY_AFTER_S
 from deployments.scaling import REPLACE_FIRST, bursty
 from models.registry import Registry
 
-RETRY_AFTER_S = 1
 WEB = FilePath(__file__).resolve().parent.parent / "web"
 """The page served at /: static files, no build step."""
 _NON_IMAGE_TYPES = re.compile(r"^(text/|application/(json|xml|javascript))")
@@ -113,6 +113,7 @@ def _admitted_at_once() -> int | None:
     # connections sends its next request before that (docs/performance.md, queue bounds).
     max_ongoing_requests=16,
     max_queued_requests=16,
+    backpressure_config={"retry_after_s": RETRY_AFTER_S},
     autoscaling_config=bursty(1, 2, 8),
     health_check_period_s=10,
     max_surge_percent=REPLACE_FIRST,

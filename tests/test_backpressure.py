@@ -18,6 +18,10 @@ from toonserve.client import toonserve_client
 
 pytestmark = pytest.mark.slow
 
+CROWDED = {
+    "Ingress": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}, "max_ongoing_requests": 1, "max_queued_requests": 1}
+}
+"""An ingress that holds one request and queues one: the proxy refuses the rest itself."""
 ONE_AT_A_TIME = {
     "ArtFilters": {
         "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
@@ -32,6 +36,7 @@ def client(weights_dir: Path) -> Iterator[httpx.Client]:
     settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
     with local_serve() as url:
         serve.run(build_app(AppArgs(settings=settings, options=ONE_AT_A_TIME)), name="tight", route_prefix="/tight")
+        serve.run(build_app(AppArgs(settings=settings, options=CROWDED)), name="crowded", route_prefix="/crowded")
         hasty = settings.model_copy(update={"stage_timeout_s": 0.05})
         serve.run(build_app(AppArgs(settings=hasty)), name="hasty", route_prefix="/hasty")
         with httpx.Client(base_url=url, timeout=120) as http:
@@ -48,6 +53,29 @@ def test_overload_is_refused_with_503_and_retry_after(client: httpx.Client) -> N
         if response.status_code == 503:
             assert response.json()["error"]["code"] == "overloaded"
             assert int(response.headers["retry-after"]) >= 1
+
+
+def test_every_refusal_the_proxy_makes_is_worded_and_says_when_to_retry(client: httpx.Client) -> None:
+    data = encode(photo(1600, 1200), "JPEG")
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(
+            pool.map(lambda _: client.post("/crowded/v1/filters/oil_painting?max_side=1600", content=data), range(12))
+        )
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused
+    assert {r.status_code for r in responses} == {200, 503}
+    for response in refused:
+        assert response.json()["error"]["code"] == "overloaded", response.text
+        assert int(response.headers["retry-after"]) >= 1
+
+
+def test_liveness_answers_at_once_while_every_slot_is_taken(client: httpx.Client) -> None:
+    data = encode(photo(1600, 1200), "JPEG")
+    with ThreadPoolExecutor(12) as busy, ThreadPoolExecutor(32) as pool:
+        work = [busy.submit(client.post, "/crowded/v1/filters/oil_painting?max_side=1600", content=data) for _ in range(12)]
+        probes = list(pool.map(lambda _: client.get("/healthz"), range(300)))
+        assert [r.status_code for r in probes] == [200] * 300
+        assert {f.result().status_code for f in work} <= {200, 503}
 
 
 def test_the_retrying_client_gets_every_overloaded_request_through(client: httpx.Client) -> None:

@@ -10,6 +10,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
 from core.memory import MODEL_ALLOCATOR
+from deployments.proxy import PROXY_ENV
 from toonserve.serve_configs import CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, cpu_deployments, generated_files
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
@@ -115,6 +116,7 @@ def test_cluster_yaml_is_safe_by_default() -> None:
     assert "--num-cpus=0" in head
     for commands in (CLUSTER["head_start_ray_commands"], CLUSTER["worker_start_ray_commands"]):
         assert "RAY_AUTH_MODE=token" in " ".join(commands)
+        assert all(f"{name}={value}" in " ".join(commands) for name, value in PROXY_ENV.items())
     assert "~/.ray/auth_token" in CLUSTER["file_mounts"]
     assert "ray-client-server-port" not in head
 
@@ -135,6 +137,9 @@ def test_rayservice_serves_the_gpu_cluster_config() -> None:
     assert spec["authOptions"]["mode"] == "token"
     (head,) = spec["headGroupSpec"]["template"]["spec"]["containers"]
     assert {"name": "RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY", "value": "1"} in head["env"]
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        (container,) = group["template"]["spec"]["containers"]
+        assert all({"name": name, "value": value} in container["env"] for name, value in PROXY_ENV.items())
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
     assert groups["gpu-workers"]["minReplicas"] == 0
