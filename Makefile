@@ -16,9 +16,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	@$(VENV)/bin/toonserve weights --check
 	@echo "toonserve: starting on a local Ray; http://127.0.0.1:8000 (API docs: /docs). Ctrl-C stops it and its Ray."
-	$(VENV)/bin/serve run serve_config.yaml
+	$(VENV)/bin/toonserve serve serve_config.yaml
 
 weights: $(STAMP)
 	$(VENV)/bin/toonserve weights

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from deployments.proxy import PROXY_ENV
 from models.names import UnknownName
 from toonserve.convert import (
     PHOTO_SUFFIXES,
@@ -22,6 +24,12 @@ from toonserve.convert import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+LOCAL_ENV = {
+    **PROXY_ENV,
+    # Ray binds its servers to the node's address: the machine's outward one on Linux, unless Ray is
+    # told this is no cluster, when it is 127.0.0.1 and nothing of Ray listens beyond loopback.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}
 
 
 def _choices(schema: dict[str, Any]) -> list[str] | None:
@@ -111,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         "weights", help="fetch the weights of every model the effects use, and report where each comes from"
     )
     weights.add_argument("--check", action="store_true", help="report only; download nothing")
+    serving = commands.add_parser("serve", help="serve on a local Ray that listens on loopback only (what `make run` runs)")
+    serving.add_argument("config", nargs="?", default="serve_config.yaml", help="the Serve config (default serve_config.yaml)")
     commands.add_parser("build-config", help="write the local and cluster Serve configs and the KubeRay manifest")
     commands.add_parser("build-docs", help="write docs/effects.md and docs/configuration.md from the code")
     args, rest = parser.parse_known_args(argv)
@@ -123,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     # The other commands load the catalogue, and with it torch (a second): convert and effects talk HTTP only.
     from toonserve import maintain
 
+    if args.command == "serve":
+        maintain.weights(check=True)
+        serve = Path(sys.executable).parent / "serve"
+        os.execve(serve, [str(serve), "run", args.config], {**os.environ, **LOCAL_ENV})
     if args.command == "build-config":
         return maintain.write(maintain.generated_files())
     if args.command == "build-docs":

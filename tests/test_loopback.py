@@ -1,0 +1,105 @@
+"""A local run (`make run`, which is `toonserve serve`) listens on loopback only, but for one residue.
+
+Serve 2.60 binds each replica's inter-deployment gRPC server to [::]:0 whatever the node's address
+(ray/serve/_private/replica.py). What guards it is Ray's token: a call without it is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import psutil
+import pytest
+import yaml
+from ray._private.services import node_ip_address_from_perspective
+
+from tests.serving import free_port
+from toonserve.serve_configs import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+
+def loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)  # gRPC listens on ::ffff:127.0.0.1
+    return (mapped or ip).is_loopback
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[psutil.Process, str]]:
+    """`toonserve serve` on a copy of serve_config.yaml at a free port, with seeded weights."""
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    port = free_port()
+    config["http_options"]["port"] = port
+    config.pop("grpc_options", None)
+    path = tmp_path_factory.mktemp("loopback") / "serve_config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "TOONSERVE_RANDOM_WEIGHTS": "1", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "toonserve"), "serve", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("toonserve serve did not become ready")
+        yield psutil.Process(server.pid), url
+    finally:
+        os.killpg(server.pid, 2)  # Ctrl-C, as a person stops it
+        server.wait(timeout=120)
+
+
+def deployment_names() -> set[str]:
+    (app,) = yaml.safe_load((ROOT / "serve_config.yaml").read_text())["applications"]
+    return {deployment["name"] for deployment in app["deployments"]}
+
+
+def listening(root: psutil.Process) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every listening TCP socket of the process and its descendants."""
+    found = []
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found += [(process.name(), c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
+    return found
+
+
+def test_nothing_but_serve_replicas_listens_beyond_loopback(running: tuple[psutil.Process, str]) -> None:
+    root, url = running
+    assert httpx.get(url + "/healthz").status_code == 200
+    sockets = listening(root)
+    assert len(sockets) > 5, sockets  # the GCS, the raylet, the agents, the proxy, the workers
+    beyond = [s for s in sockets if not loopback(s[1])]
+    assert {name for name, _, _ in beyond} == {f"ray::ServeReplica:toonserve:{d}" for d in deployment_names()}, beyond
+
+
+def test_a_replica_refuses_a_call_from_the_network_without_ray_s_token(running: tuple[psutil.Process, str]) -> None:
+    root, _ = running
+    outward = node_ip_address_from_perspective()
+    for name, _, port in [s for s in listening(root) if not loopback(s[1])]:
+        with grpc.insecure_channel(f"{outward}:{port}") as channel:
+            call = channel.unary_unary("/ray.serve.ASGIService/HandleRequest")
+            with pytest.raises(grpc.RpcError) as refused:
+                call(b"", timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
