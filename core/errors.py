@@ -45,6 +45,12 @@ class Overloaded(ToonError):
     code = "overloaded"
 
 
+class ReplicaLost(Overloaded):
+    """A stage's replica stopped while it held the request; Serve is starting another: retry."""
+
+    code = "replica_lost"
+
+
 class StageTimeout(ToonError):
     status = 504
     code = "timeout"

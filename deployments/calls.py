@@ -1,14 +1,15 @@
-"""Awaiting another deployment: its queue being full becomes Overloaded (503), and an error raised there comes back as itself."""
+"""Awaiting another deployment: its queue being full becomes Overloaded (503), its replica dying under
+the request ReplicaLost (503, retried), and an error raised there comes back as itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentResponse
 
-from core.errors import Overloaded, ToonError
+from core.errors import Overloaded, ReplicaLost, ToonError
 
 
 async def result_of(response: DeploymentResponse) -> Any:
@@ -16,6 +17,8 @@ async def result_of(response: DeploymentResponse) -> Any:
         return await response
     except BackPressureError:
         raise Overloaded("the service is at capacity; retry shortly") from None
+    except RayActorError:
+        raise ReplicaLost("a replica stopped while working on this request; another is starting: retry shortly") from None
     except RayTaskError as error:
         # A ToonError raised in another replica arrives wrapped; re-raise the original.
         if isinstance(error.cause, ToonError):

@@ -26,7 +26,7 @@ import httpx
 from httpx_retries import Retry, RetryTransport
 
 RETRIED_STATUSES = (408, 503)
-DEFAULT_ATTEMPTS = 6
+DEFAULT_ATTEMPTS = 8
 
 
 class JitteredRetry(Retry):
@@ -45,7 +45,9 @@ def retry_policy(attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 0.25, max_
         status_forcelist=RETRIED_STATUSES,
         retry_on_exceptions=[httpx.ConnectError, httpx.RemoteProtocolError],
         backoff_factor=backoff_s,
-        backoff_jitter=1.0,
+        # Half to all of each backoff: retries refused by a restarting proxy span at least 7.75 s by the
+        # sixth, whatever the draws, past the 5 s a proxy restart takes (docs/operations.md).
+        backoff_jitter=0.5,
         respect_retry_after_header=True,
         max_backoff_wait=max_wait_s,
     )
