@@ -23,20 +23,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.photos import jpeg, photo
+from bench.photos import photo_files
 from toonserve.convert import effect_of, read_effects
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def make_photos(folder: Path, count: int) -> list[Path]:
-    """`count` distinct photos about 1024x768, each a few pixels wider than the last."""
-    paths = []
-    for index in range(count):
-        path = folder / f"photo-{index:02d}.jpg"
-        path.write_bytes(jpeg(photo(1024 + 8 * index, 768)[0]))
-        paths.append(path)
-    return paths
 
 
 def run_cli(url: str, effect: str, folder: Path, out: Path, concurrency: int) -> float:
@@ -74,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "photos"
         folder.mkdir()
-        photos = make_photos(folder, args.photos)
+        photos = photo_files(folder, args.photos, 1024, 768, step=8)  # distinct: no cache can help
         asyncio.run(run_api(args.url, path, photos[: args.concurrency], args.concurrency))  # warm: nothing loads in a timed run
         api_runs, cli_runs = [], []
         for round_ in range(args.rounds):

@@ -24,7 +24,7 @@ from playwright.sync_api import expect, sync_playwright
 from rich.console import Console
 from rich.table import Table
 
-from bench.photos import SAMPLES, jpeg, photo
+from bench.photos import SAMPLES, photo_files
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +34,7 @@ URL = "http://127.0.0.1:8000"
 
 def a_photo(folder: Path) -> Path:
     sample = SAMPLES / "street.jpg"
-    if sample.is_file():
-        return sample
-    made = folder / "photo.jpg"
-    made.write_bytes(jpeg(photo(1280, 853)[0]))
-    return made
+    return sample if sample.is_file() else photo_files(folder, 1, 1280, 853, step=0)[0]
 
 
 def wait_for_page(started: float, limit_s: float = 600) -> float:

@@ -31,3 +31,13 @@ def photo(width: int, height: int) -> tuple[np.ndarray, str]:
     )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     return np.asarray(resized.crop((left, top, left + width, top + height))), candidates[0].name
+
+
+def photo_files(folder: Path, count: int, width: int, height: int, step: int) -> list[Path]:
+    """`count` distinct JPEG files in `folder`, each `step` pixels wider than the last."""
+    paths = []
+    for index in range(count):
+        path = folder / f"photo-{index + 1:02d}.jpg"
+        path.write_bytes(jpeg(photo(width + step * index, height)[0]))
+        paths.append(path)
+    return paths

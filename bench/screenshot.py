@@ -15,8 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-from bench.photos import SAMPLES, jpeg
-from bench.photos import photo as bench_photo
+from bench.photos import SAMPLES, photo_files
 from core.settings import Settings
 from tests.serving import deploy, local_serve
 
@@ -26,14 +25,7 @@ SHOT = ROOT / "docs" / "screenshot.png"
 
 def photos(folder: Path, count: int) -> list[Path]:
     found = sorted(SAMPLES.glob("*.jpg"))[:count] if SAMPLES.is_dir() else []
-    if found:
-        return found
-    made = []
-    for index in range(count):
-        path = folder / f"photo-{index + 1}.jpg"
-        path.write_bytes(jpeg(bench_photo(800 + 160 * index, 600)[0]))
-        made.append(path)
-    return made
+    return found or photo_files(folder, count, 800, 600, step=160)
 
 
 def main() -> None:
