@@ -27,7 +27,6 @@ from toonserve.serve_configs import ROOT
 pytestmark = pytest.mark.slow
 
 
-
 def loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     mapped = getattr(ip, "ipv4_mapped", None)  # gRPC listens on ::ffff:127.0.0.1
