@@ -84,18 +84,17 @@ def run_effects(url: str) -> int:
     except ServiceUnavailable as error:
         print(f"toonserve effects: {error}", file=sys.stderr)
         return 2
-    for key, value in described.items():
-        for name, effect in [(key, value)] if "path" in value else value.items():
-            state = "" if effect["available"] else "  (its model is not installed)"
-            print(f"{name}  {effect['path']}{state}\n  {effect['summary']}")
-            for parameter, schema in effect["parameters"].items():
-                values = _choices(schema) or [
-                    f"{schema.get('minimum', '')}..{schema.get('maximum', '')}".strip(".") or schema.get("type", "")
-                ]
-                print(f"  --{parameter.replace('_', '-')}  {' | '.join(map(str, values))}  (default {schema.get('default')})")
-            for preset, about in effect["presets"].items():
-                print(f"  preset {preset}: {about['summary']}")
-            print()
+    for name, effect in described.items():
+        state = "" if effect["available"] else "  (its model is not installed)"
+        print(f"{name}  {effect['path']}{state}\n  {effect['summary']}")
+        for parameter, schema in effect["parameters"].items():
+            values = _choices(schema) or [
+                f"{schema.get('minimum', '')}..{schema.get('maximum', '')}".strip(".") or schema.get("type", "")
+            ]
+            print(f"  --{parameter.replace('_', '-')}  {' | '.join(map(str, values))}  (default {schema.get('default')})")
+        for preset, about in effect["presets"].items():
+            print(f"  preset {preset}: {about['summary']}")
+        print()
     return 0
 
 

@@ -67,17 +67,14 @@ def collect(inputs: Sequence[Path]) -> list[Photo]:
     return photos
 
 
-def effect_of(described: dict[str, Any], name: str) -> dict[str, Any]:
-    """One effect of /v1/effects by name, a family member included."""
-    for key, value in described.items():
-        if key == name and "path" in value:
-            return value
-        if "path" not in value and name in value:
-            return dict(value[name])
-    raise UnknownName("effect", name, [n for key, value in described.items() for n in ([key] if "path" in value else value)])
+def effect_of(effects: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    if name not in effects:
+        raise UnknownName("effect", name, effects)
+    return effects[name]
 
 
-def read_effects(url: str) -> dict[str, Any]:
+def read_effects(url: str) -> dict[str, dict[str, Any]]:
+    """GET /v1/effects as {name: effect}: a family's members (the filters) listed by their own names."""
     try:
         response = httpx.get(f"{url}/v1/effects", timeout=10.0)
         response.raise_for_status()
@@ -88,7 +85,11 @@ def read_effects(url: str) -> dict[str, Any]:
         ) from None
     except (httpx.HTTPError, ValueError) as error:
         raise ServiceUnavailable(f"{url} answered, but not as toonserve does: {error}") from None
-    return described
+    return {
+        name: effect
+        for key, value in described.items()
+        for name, effect in ([(key, value)] if "path" in value else value.items())
+    }
 
 
 def admitted_at_once(url: str) -> int:
