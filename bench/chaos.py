@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from rich.table import Table
 
 from bench.photos import jpeg, photo
 from core.settings import Settings
+from tests.serving import in_background
 from toonserve.client import async_toonserve_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,24 +98,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="requests per second")
     parser.add_argument("--every", type=float, default=20.0, help="seconds between faults")
     args = parser.parse_args()
-    env = dict(os.environ)
-    if Settings().weights_dir is None:
-        env["TOONSERVE_RANDOM_WEIGHTS"] = "1"
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "toonserve"), "serve", "serve_config.yaml"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        while not asyncio.run(_ready()):
-            time.sleep(0.5)
-        killed, outcomes = asyncio.run(run(args.rate, args.every, psutil.Process(server.pid)))
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=120)
+    env = {"TOONSERVE_RANDOM_WEIGHTS": "1"} if Settings().weights_dir is None else {}
+    with in_background([str(Path(sys.executable).parent / "toonserve"), "serve", "serve_config.yaml"], URL, env) as server:
+        killed, outcomes = asyncio.run(run(args.rate, args.every, server))
     ok = sum(1 for *_, status in outcomes if status == 200)
     failed = [o for o in outcomes if o[2] != 200]
     result = {"rate": args.rate, "requests": len(outcomes), "ok": ok, "failed": failed, "faults": killed}
@@ -130,14 +114,6 @@ def main() -> None:
         table.add_row(str(fault["killed"]), f"{fault['at_s']:.0f}", f"{fault['replaced_after_s']:.1f}")
     Console().print(table)
     print(f"failed: {failed}\nwrote {out.relative_to(ROOT)}")
-
-
-async def _ready() -> bool:
-    async with httpx.AsyncClient(base_url=URL) as client:
-        try:
-            return (await client.get("/readyz", timeout=2)).status_code == 200
-        except httpx.HTTPError:
-            return False
 
 
 if __name__ == "__main__":

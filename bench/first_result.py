@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import expect, sync_playwright
 from rich.console import Console
 from rich.table import Table
 
 from bench.photos import SAMPLES, photo_files
 from core.settings import Settings
+from tests.serving import in_background
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -37,31 +34,15 @@ def a_photo(folder: Path) -> Path:
     return sample if sample.is_file() else photo_files(folder, 1, 1280, 853, step=0)[0]
 
 
-def wait_for_page(started: float, limit_s: float = 600) -> float:
-    while time.perf_counter() - started < limit_s:
-        try:
-            if httpx.get(f"{URL}/readyz", timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"nothing ready at {URL} within {limit_s} s of `make run`")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.first_result", description=__doc__.splitlines()[0])
     parser.add_argument("--effects", nargs="+", default=["watercolor", "anime"])
     args = parser.parse_args()
-    env = dict(os.environ)
-    if Settings().weights_dir is None:
-        env["TOONSERVE_RANDOM_WEIGHTS"] = "1"
+    env = {"TOONSERVE_RANDOM_WEIGHTS": "1"} if Settings().weights_dir is None else {}
     steps: dict[str, float] = {}
     started = time.perf_counter()
-    server = subprocess.Popen(
-        ["make", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        steps["ready"] = wait_for_page(started)
+    with in_background(["make", "run"], URL, env):
+        steps["ready"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
             page = browser.new_page(accept_downloads=True)
@@ -79,9 +60,6 @@ def main() -> None:
                 downloaded.value.save_as(Path(scratch) / downloaded.value.suggested_filename)
                 steps[f"{effect} downloaded"] = time.perf_counter() - started
             browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=120)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = RESULTS / f"first-{stamp}.json"

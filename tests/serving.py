@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+import psutil
 import ray
 from ray import serve
 
@@ -43,3 +48,36 @@ def local_serve(num_cpus: int = 4) -> Iterator[str]:
 
 def deploy(settings: Settings, name: str, route_prefix: str, catalogue: str = DEFAULT_CATALOGUE) -> None:
     serve.run(build_app(AppArgs(settings=settings, catalogue=catalogue)), name=name, route_prefix=route_prefix)
+
+
+@contextmanager
+def in_background(command: list[str], url: str, env: dict[str, str], limit_s: float = 600) -> Iterator[psutil.Process]:
+    """Runs a command that serves toonserve at `url` (`make run`, `toonserve serve`) until its /readyz
+    answers 200; at the end, Ctrl-C to its process group, as a person stops it."""
+    server = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + limit_s
+        while not _ready(url):
+            if server.poll() is not None:
+                raise RuntimeError(f"{' '.join(command)} exited with {server.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{' '.join(command)}: nothing ready at {url} within {limit_s} s")
+            time.sleep(0.25)
+        yield psutil.Process(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=120)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -7,10 +7,7 @@ Serve 2.60 binds each replica's inter-deployment gRPC server to [::]:0 whatever 
 from __future__ import annotations
 
 import ipaddress
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 import yaml
 from ray._private.services import node_ip_address_from_perspective
 
-from tests.serving import free_port
+from tests.serving import free_port, in_background
 from toonserve.serve_configs import ROOT
 
 pytestmark = pytest.mark.slow
@@ -42,29 +39,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[psutil.P
     config.pop("grpc_options", None)
     path = tmp_path_factory.mktemp("loopback") / "serve_config.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "TOONSERVE_RANDOM_WEIGHTS": "1", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "toonserve"), "serve", str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("toonserve serve did not become ready")
-        yield psutil.Process(server.pid), url
-    finally:
-        os.killpg(server.pid, 2)  # Ctrl-C, as a person stops it
-        server.wait(timeout=120)
+    command = [str(Path(sys.executable).parent / "toonserve"), "serve", str(path)]
+    with in_background(command, url, {"TOONSERVE_RANDOM_WEIGHTS": "1", "PYTHONPATH": str(ROOT)}) as server:
+        yield server, url
 
 
 def deployment_names() -> set[str]:
