@@ -11,6 +11,7 @@ const WORDS = {
   weights_missing: "The model is not installed",
   timeout: "It took too long",
   overloaded: "The service stayed busy",
+  replica_lost: "The service kept restarting a part of itself",
 };
 
 /** An error a person can read: what went wrong, then the service's own words (limits, commands). */
@@ -61,9 +62,11 @@ export async function convert(url, file, returns, progress) {
       return { blob: request.response, timing };
     }
     const body = await json(request.response);
+    // A 503 with Retry-After (overloaded, replica_lost) is the service asking to be asked again; a 503
+    // without it (weights_missing) would answer the same.
     const retryAfter = Number(request.getResponseHeader("Retry-After"));
-    if (request.status === 503 && body?.error?.code === "overloaded" && attempt < RETRIES) {
-      for (let left = Math.max(1, Math.ceil(retryAfter) || 1) * (attempt + 1); left > 0; left--) {
+    if (request.status === 503 && retryAfter > 0 && attempt < RETRIES) {
+      for (let left = Math.ceil(retryAfter) * (attempt + 1); left > 0; left--) {
         progress("waiting", left);
         await sleep(1);
       }
