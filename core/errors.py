@@ -6,6 +6,11 @@ Each takes a single message argument so that it pickles across Ray unchanged.
 from __future__ import annotations
 
 
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """Every error the service answers, from the ingress or its proxy, has this JSON body."""
+    return {"error": {"code": code, "message": message}}
+
+
 class ToonError(Exception):
     status: int = 500
     code: str = "internal"

@@ -29,6 +29,7 @@ from core.errors import (
     StageTimeout,
     ToonError,
     UnsupportedFormat,
+    error_body,
 )
 from core.imaging import MEDIA_TYPES
 from core.memory import return_large_blocks_to_the_os
@@ -67,7 +68,7 @@ RESPONSES: dict[str, dict[int | str, dict[str, Any]]] = {
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 # Each handler is registered for its own exception type (Starlette types them all as Exception).

@@ -14,6 +14,8 @@ import json
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import error_body
+
 RETRY_AFTER_S = 1
 """Seconds a refused client waits before trying again: about one batch's work on a CPU replica."""
 PROXY_ENV = {
@@ -26,15 +28,10 @@ PROXY_ENV = {
 LIVENESS = "/healthz"
 """Answered by the proxy: the node takes connections. It never waits behind image work."""
 _REFUSALS = {503: "overloaded", 408: "timeout"}
-_BACKPRESSURE = b"Request dropped due to backpressure"
 
 
 def middlewares() -> list[Middleware]:
     return [Middleware(ProxyAnswers)]
-
-
-def json_error(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 class ProxyAnswers:
@@ -77,14 +74,14 @@ class _Worded:
         if message.get("more_body", False):
             return
         status = self.refusal["status"]
-        code = "overloaded" if self.text.startswith(_BACKPRESSURE) else _REFUSALS[status]
-        message_text = f"{self.text.decode(errors='replace').strip()}; retry after {RETRY_AFTER_S} s"
+        said = self.text.decode(errors="replace").strip().rstrip(".")
+        body = json.dumps(error_body(_REFUSALS[status], f"{said}; retry after {RETRY_AFTER_S} s")).encode()
         kept = [
             (k, v)
             for k, v in self.refusal.get("headers", [])
             if k.lower() not in (b"content-type", b"content-length", b"retry-after")
         ]
-        await _respond(self.send, status, json_error(code, message_text), [*kept, (b"retry-after", str(RETRY_AFTER_S).encode())])
+        await _respond(self.send, status, body, [*kept, (b"retry-after", str(RETRY_AFTER_S).encode())])
 
     @staticmethod
     def _is_proxy_refusal(start: Message) -> bool:
