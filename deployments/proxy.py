@@ -4,7 +4,9 @@ the proxy's own refusals put in the service's words.
 Serve wraps every proxy in `middlewares()` when RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH names it
 (PROXY_ENV: set wherever Ray starts, every node). The proxy refuses by itself when the ingress's queue is full,
 and when it has no ingress to send to; it answers in plain text. Here such a refusal becomes the JSON
-error the ingress gives, with Retry-After, so that a client has one contract to honour.
+error the ingress gives, with Retry-After, so that a client has one contract to honour. When the
+ingress replica dies under a request, the proxy answers nothing (its server would say a bare 500):
+here that becomes 503 replica_lost, as a lost stage replica is, since the request can be sent again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import error_body
+from core.errors import ReplicaLost, error_body
 
 RETRY_AFTER_S = 1
 """Seconds a refused client waits before trying again: about one batch's work on a CPU replica."""
@@ -46,7 +48,16 @@ class ProxyAnswers:
         elif scope["path"] == LIVENESS and scope["method"] in ("GET", "HEAD"):
             await _respond(send, 200, b'{"status":"ok"}', [])
         else:
-            await self.app(scope, receive, _Worded(send))
+            worded = _Worded(send)
+            await self.app(scope, receive, worded)
+            if not worded.started:
+                message = "the ingress replica stopped before answering; another is starting"
+                await _refuse(send, 503, ReplicaLost.code, message, [])
+
+
+async def _refuse(send: Send, status: int, code: str, said: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(error_body(code, f"{said}; retry after {RETRY_AFTER_S} s")).encode()
+    await _respond(send, status, body, [*headers, (b"retry-after", str(RETRY_AFTER_S).encode())])
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -62,8 +73,10 @@ class _Worded:
         self.send = send
         self.refusal: Message | None = None
         self.text = b""
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
+        self.started = True
         if message["type"] == "http.response.start" and self._is_proxy_refusal(message):
             self.refusal = message
             return
@@ -75,13 +88,12 @@ class _Worded:
             return
         status = self.refusal["status"]
         said = self.text.decode(errors="replace").strip().rstrip(".")
-        body = json.dumps(error_body(_REFUSALS[status], f"{said}; retry after {RETRY_AFTER_S} s")).encode()
         kept = [
             (k, v)
             for k, v in self.refusal.get("headers", [])
             if k.lower() not in (b"content-type", b"content-length", b"retry-after")
         ]
-        await _respond(self.send, status, body, [*kept, (b"retry-after", str(RETRY_AFTER_S).encode())])
+        await _refuse(self.send, status, _REFUSALS[status], said, kept)
 
     @staticmethod
     def _is_proxy_refusal(start: Message) -> bool:
