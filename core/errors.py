@@ -5,6 +5,9 @@ Each takes a single message argument so that it pickles across Ray unchanged.
 
 from __future__ import annotations
 
+RETRY_AFTER_S = 1
+"""Seconds a refused client waits before trying again: about one batch's work on a CPU replica."""
+
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """Every error the service answers, from the ingress or its proxy, has this JSON body."""
@@ -18,6 +21,10 @@ class ToonError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def headers(self) -> dict[str, str] | None:
+        """HTTP headers the answer carries besides the JSON body."""
+        return None
 
 
 class InvalidImage(ToonError):
@@ -49,11 +56,33 @@ class Overloaded(ToonError):
     status = 503
     code = "overloaded"
 
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(RETRY_AFTER_S)}
+
 
 class ReplicaLost(Overloaded):
     """A stage's replica stopped while it held the request; Serve is starting another: retry."""
 
     code = "replica_lost"
+
+
+class Unauthorized(ToonError):
+    status = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class RateLimited(ToonError):
+    """A key past its request rate; `retry_after_s` says when its next request will be taken."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after_s = RETRY_AFTER_S
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class StageTimeout(ToonError):

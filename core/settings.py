@@ -17,6 +17,11 @@ Precision = Literal["auto", "fp32", "bf16"]
 ENV_PREFIX = "TOONSERVE_"
 
 
+def env_name(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
 class Settings(BaseSettings):
     """Read from the environment when built without arguments; a malformed value stops start-up, naming the field."""
 
@@ -41,6 +46,22 @@ class Settings(BaseSettings):
         False,
         description="`torch.compile` the models at replica start: faster forwards after a compile of minutes on a "
         "laptop, cached on disk for later starts (docs/performance.md)",
+    )
+    require_api_key: bool = Field(
+        False,
+        description="every /v1 request needs a key (`Authorization: Bearer <key>`); without a valid one, 401. "
+        "Off locally, on in the cluster configs; with no keys configured every /v1 request is refused",
+    )
+    api_keys: str | None = Field(
+        None, description="stored keys, comma-separated `name:sha256hex` entries (`toonserve keys new NAME` prints one)"
+    )
+    api_keys_file: Path | None = Field(None, description="a file of stored keys, one `name:sha256hex` a line; read at start")
+    rate_limit_per_minute: int = Field(
+        120, gt=0, description="requests a key may make a minute, per ingress replica; past it, 429 with Retry-After"
+    )
+    cors_origins: list[str] = Field(
+        [],
+        description='origins whose pages may call the API from a browser, as JSON (`["https://app.example"]`); none by default',
     )
     anime_side: int | None = Field(
         None, ge=32, le=2048, description="the long side AnimeGAN works at (unset: the weights' own, 512); its output is resized"

@@ -8,8 +8,9 @@ from dataclasses import asdict
 from pathlib import Path as FilePath
 from typing import Annotated, Any, cast
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
@@ -21,24 +22,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.catalogue import MAX_SIDE_LIMIT, Catalogue, Choice, Effect, Family, error_text
 from core.errors import (
+    RETRY_AFTER_S,
     WEIGHTS_INSTALL_HINT,
     ImageTooLarge,
     InvalidImage,
     InvalidParameter,
-    Overloaded,
+    RateLimited,
     StageTimeout,
     ToonError,
+    Unauthorized,
     UnsupportedFormat,
     error_body,
 )
 from core.imaging import MEDIA_TYPES
+from core.keys import RateLimiter, key_name, load_keys, retry_after_s
 from core.memory import return_large_blocks_to_the_os
 from core.messages import Rendered
 from core.settings import Settings
 from core.stages import StageStates, model_stages
 from core.timing import StageTiming
 from deployments.calls import result_of
-from deployments.proxy import RETRY_AFTER_S
+from deployments.metrics import EFFECT_STATE, RequestMetrics, ingress_metrics
 from deployments.scaling import REPLACE_FIRST, bursty
 from models.registry import Registry
 
@@ -68,6 +72,7 @@ RESPONSES: dict[str, dict[int | str, dict[str, Any]]] = {
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    ingress_metrics().refusals.inc(tags={"reason": code})
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
@@ -86,8 +91,7 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _toon_error(_: Request, error: Exception) -> JSONResponse:
     toon = cast(ToonError, error)
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(toon, Overloaded) else None
-    return error_response(toon.status, toon.code, toon.message, headers)
+    return error_response(toon.status, toon.code, toon.message, toon.headers())
 
 
 def server_timing(timings: tuple[StageTiming, ...]) -> str:
@@ -126,6 +130,9 @@ class Ingress:
         self.settings = settings
         self.catalogue = catalogue
         self.compositor = compositor
+        # A malformed key entry stops the replica at start, naming where it is.
+        self.keys = load_keys(settings.api_keys, settings.api_keys_file) if settings.require_api_key else {}
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve calls this once the replica is constructed: the routes are the catalogue's."""
@@ -139,6 +146,17 @@ class Ingress:
         api.add_exception_handler(RequestValidationError, _invalid_request)
         api.add_exception_handler(StarletteHTTPException, _http_error)
         api.add_exception_handler(ToonError, _toon_error)
+        api.add_middleware(RequestMetrics)
+        if self.settings.cors_origins:
+            # Outermost: a refusal (401, 429, 503) reaches the calling page with its headers readable.
+            api.add_middleware(
+                CORSMiddleware,
+                allow_origins=self.settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                expose_headers=["Server-Timing", "Retry-After", "Content-Disposition"],
+            )
+        keyed = [Depends(self.authorize)]
         for effect in self.catalogue:
             api.add_api_route(
                 effect.path,
@@ -149,6 +167,7 @@ class Ingress:
                 openapi_extra=IMAGE_BODY,
                 response_class=Response,
                 responses=RESPONSES[effect.returns],
+                dependencies=keyed,
             )
         for family, members in self.catalogue.families.items():
             api.add_api_route(
@@ -160,6 +179,7 @@ class Ingress:
                 openapi_extra=IMAGE_BODY,
                 response_class=Response,
                 responses=RESPONSES["image"],
+                dependencies=keyed,
             )
         api.add_api_route("/", self.page, methods=["GET"], include_in_schema=False)
         api.mount("/web", StaticFiles(directory=WEB), name="web")
@@ -168,12 +188,38 @@ class Ingress:
             "/readyz", self.readyz, methods=["GET"], summary="Readiness, with each model's state and where its weights came from"
         )
         api.add_api_route(
-            "/v1/effects", self.effects, methods=["GET"], summary="Each effect: its path, parameters, presets and availability"
+            "/v1/effects",
+            self.effects,
+            methods=["GET"],
+            summary="Each effect: its path, parameters, presets and availability",
+            dependencies=keyed,
         )
         api.add_api_route(
-            "/v1/limits", self.limits, methods=["GET"], summary="What an upload may be, and how many requests fit at once"
+            "/v1/limits",
+            self.limits,
+            methods=["GET"],
+            summary="What an upload may be, and how many requests fit at once",
+            dependencies=keyed,
         )
         return api
+
+    async def authorize(self, request: Request) -> None:
+        """Where keys are required: a valid one (`Authorization: Bearer <key>`), within its rate."""
+        if not self.settings.require_api_key:
+            return
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Unauthorized("this service needs an API key: send the header Authorization: Bearer <key>")
+        if not self.keys:
+            raise Unauthorized("this service requires API keys and has none configured (docs/operations.md, API keys)")
+        name = key_name(self.keys, presented.strip())
+        if name is None:
+            raise Unauthorized("the API key is not one this service knows")
+        wait = self.limiter.take(name)
+        if wait:
+            refusal = RateLimited(f"the key {name} is past {self.settings.rate_limit_per_minute} requests a minute")
+            refusal.retry_after_s = retry_after_s(wait)
+            raise refusal
 
     def _effect_endpoint(self, effect: Effect[Any]) -> Any:
         async def endpoint(request: Request, query: BaseModel) -> Response:
@@ -204,9 +250,12 @@ class Ingress:
         return endpoint
 
     async def apply(self, request: Request, effect: Effect[Any], query: BaseModel) -> Response:
+        request.scope.setdefault("state", {})[EFFECT_STATE] = effect.name
         params, output = effect.resolve(query)
         data = await self._read_image(request)
         rendered: Rendered = await self._result(self.compositor.render.remote(data, effect.name, params, output))
+        for timing in rendered.timings:
+            ingress_metrics().stages.observe(timing.ms / 1000, tags={"stage": timing.name})
         headers = {"Server-Timing": server_timing(rendered.timings)}
         if effect.returns == "image":
             (encoded,) = rendered.pictures.values()

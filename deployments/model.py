@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ from core.runner import ModelItem, ModelRunner, ModelState, Outcome
 from core.settings import Settings
 from core.stages import STAGES, ModelOutput, ModelStage
 from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
+from deployments.metrics import model_metrics
 from deployments.scaling import REPLACE_FIRST, bursty
 
 MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
@@ -48,6 +50,8 @@ class BatchedModel:
         placement = choose_device(bool(ray.get_gpu_ids()), settings.precision, replica_cpus())
         self._runner = ModelRunner(settings, model_stage.registry, placement, models)
         self._runner.warm_up()
+        self._stage = {"stage": stage}
+        self.check_health()
 
     def reconfigure(self, user_config: dict[str, object]) -> None:
         config = apply_batch_config(self._batched, user_config)
@@ -56,15 +60,25 @@ class BatchedModel:
 
     async def run(self, image: np.ndarray, model: str) -> ModelOutput:
         """`image` at the model's working size (RGB uint8 HWC) -> the model's output at that size."""
-        outcome = await self._batched((image, model))
+        outcome = await self._batched((image, model), time.perf_counter())
         if isinstance(outcome, ToonError):
             raise outcome
         return ModelOutput(*outcome)
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
-    async def _batched(self, items: list[ModelItem]) -> list[Outcome]:
+    async def _batched(self, items: list[ModelItem], queued: list[float]) -> list[Outcome]:
+        started, metrics = time.perf_counter(), model_metrics()
+        metrics.batch_size.observe(len(items), tags=self._stage)
+        for since in queued:
+            metrics.queue_wait.observe(started - since, tags=self._stage)
         # The forward pass runs off the event loop so that the next batch fills meanwhile.
         return await asyncio.get_running_loop().run_in_executor(self._forward_thread, self._runner.run, items)
+
+    def check_health(self) -> None:
+        """Serve calls this every health_check_period_s (10 s). The weights gauge is set again each time:
+        Ray's metrics agent drops a gauge not set within two export intervals (20 s by default)."""
+        for state in self._runner.states():
+            model_metrics().weights.set(int(state.loaded), tags={"model": state.name, "origin": state.origin or "missing"})
 
     def states(self) -> list[ModelState]:
         return self._runner.states()

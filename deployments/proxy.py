@@ -16,10 +16,9 @@ import json
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import ReplicaLost, error_body
+from core.errors import RETRY_AFTER_S, ReplicaLost, error_body
+from deployments.metrics import proxy_metrics
 
-RETRY_AFTER_S = 1
-"""Seconds a refused client waits before trying again: about one batch's work on a CPU replica."""
 PROXY_ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "deployments.proxy:middlewares",
     # Serve replaces a proxy after three failed health checks a period apart: at its default 10 s a
@@ -56,6 +55,7 @@ class ProxyAnswers:
 
 
 async def _refuse(send: Send, status: int, code: str, said: str, headers: list[tuple[bytes, bytes]]) -> None:
+    proxy_metrics().refusals.inc(tags={"reason": code})
     body = json.dumps(error_body(code, f"{said}; retry after {RETRY_AFTER_S} s")).encode()
     await _respond(send, status, body, [*headers, (b"retry-after", str(RETRY_AFTER_S).encode())])
 

@@ -10,7 +10,7 @@ import time
 from pydantic import Field
 
 from core.art import SketchParams
-from core.catalogue import Context, Effect, Params, Preset
+from core.catalogue import Catalogue, Context, Effect, Params, Preset
 from core.effects import CATALOGUE as TOONSERVE
 from core.effects import STYLE_FIELD, AnimeStyle, anime_at_output
 from core.photo import Picture
@@ -41,3 +41,5 @@ SKETCHED_ANIME = Effect(
 )
 
 CATALOGUE = TOONSERVE.extended(SKETCHED_ANIME)
+FILTERS = Catalogue(effect for effect in TOONSERVE if not effect.model_stages())
+"""The filters alone: an app with no model replicas, quick to start beside another."""

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 import ray
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from ray import serve
 
 from core.catalogue import DEFAULT_CATALOGUE
@@ -44,6 +46,22 @@ def local_serve(num_cpus: int = 4) -> Iterator[str]:
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def metrics_url() -> str:
+    """Where the local node's Ray exports its metrics and toonserve's, as Prometheus text."""
+    return f"http://127.0.0.1:{ray._private.worker._global_node.metrics_export_port}/metrics"
+
+
+def exported(names: set[str], limit_s: float = 90) -> dict[str, list[Sample]]:
+    """The samples of each named metric family, once Ray exports all of them (its workers report every few seconds)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        text = httpx.get(metrics_url(), timeout=10).text
+        found = {f.name: f.samples for f in text_string_to_metric_families(text) if f.name in names}
+        if set(found) == names or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
 
 
 def deploy(settings: Settings, name: str, route_prefix: str, catalogue: str = DEFAULT_CATALOGUE) -> None:

@@ -22,10 +22,22 @@ from core.errors import InvalidImage
 from core.runner import ModelRunner
 from core.settings import Settings
 from core.stages import ModelOutput
+from deployments.metrics import (
+    BATCH_SIZE,
+    EXPORTED_PREFIX,
+    PROXY_REFUSALS,
+    QUEUE_WAIT_SECONDS,
+    REFUSALS,
+    REQUEST_SECONDS,
+    REQUESTS,
+    STAGE_SECONDS,
+    WEIGHTS_LOADED,
+)
 from models.animegan import ANIME_WEIGHTS
 from tests.conftest import ALL_ENTRIES
 from tests.images import assert_blend, decode, encode, photo, pixels
-from tests.serving import deploy, local_serve
+from tests.serving import deploy, exported, local_serve
+from toonserve.grafana import dashboard_text
 
 pytestmark = pytest.mark.slow
 
@@ -358,3 +370,34 @@ def test_an_effect_added_to_a_catalogue_is_routed_validated_listed_and_documente
     operation = client.get("/extended/openapi.json").json()["paths"]["/v1/sketched_anime"]["post"]
     assert {"style", "sigma_s", "format", "max_side", "preset"} <= {p["name"] for p in operation["parameters"]}
     assert client.post("/v1/sketched_anime", content=data).status_code == 404
+
+
+def test_metrics_count_requests_stages_batches_refusals_and_weights(client: httpx.Client) -> None:
+    data = encode(photo(64, 48), "PNG")
+    assert client.post("/v1/anime", content=data).status_code == 200
+    assert client.post("/v1/matte", content=data).status_code == 200
+    assert client.post("/v1/filters/oil_painting?size=99", content=data).status_code == 422
+    metrics = {f"{EXPORTED_PREFIX}{name}" for name in (REQUESTS, REQUEST_SECONDS, STAGE_SECONDS, REFUSALS, BATCH_SIZE)}
+    metrics |= {f"{EXPORTED_PREFIX}{name}" for name in (QUEUE_WAIT_SECONDS, WEIGHTS_LOADED)}
+    found = exported(metrics)
+    assert set(found) == metrics
+    # Every series the dashboard charts is exported under the name it queries (the proxy's once it refuses).
+    queried = set(re.findall(r"ray_toonserve_\w+", dashboard_text())) - {f"{EXPORTED_PREFIX}{PROXY_REFUSALS}_total"}
+    assert queried <= {sample.name for samples in found.values() for sample in samples}
+    # This app's series: the module's other apps have their own (application is one of Serve's labels).
+    ours = {name: [s for s in samples if s.labels.get("application") == "toonserve"] for name, samples in found.items()}
+    labels = {name: [sample.labels for sample in samples] for name, samples in ours.items()}
+    assert _any(labels["ray_toonserve_requests"], effect="anime", status="200")
+    assert _any(labels["ray_toonserve_requests"], effect="oil_painting", status="422")
+    assert _any(labels["ray_toonserve_refusals"], reason="invalid_parameter")["deployment"] == "Ingress"
+    assert {"anime", "matting"} <= {label["stage"] for label in labels["ray_toonserve_batch_size"]}
+    assert {"anime", "matting"} <= {label["stage"] for label in labels["ray_toonserve_queue_wait_seconds"]}
+    assert "anime" in {label["stage"] for label in labels["ray_toonserve_stage_seconds"]}
+    weights = {s.labels["model"]: (s.labels["origin"], s.value) for s in ours["ray_toonserve_weights_loaded"]}
+    assert weights["paprika"] == ("weights_dir", 1.0)
+    assert weights["u2net"] == ("missing", 0.0)
+
+
+def _any(labels: list[dict[str, str]], **wanted: str) -> dict[str, str]:
+    """The first label set that has every `wanted` value."""
+    return next(label for label in labels if wanted.items() <= label.items())

@@ -11,9 +11,10 @@ import pytest
 from ray import serve
 
 from core.settings import Settings
+from deployments.metrics import EXPORTED_PREFIX, PROXY_REFUSALS
 from serve_app import AppArgs, build_app
 from tests.images import encode, photo
-from tests.serving import local_serve
+from tests.serving import exported, local_serve
 from toonserve.client import toonserve_client
 
 pytestmark = pytest.mark.slow
@@ -67,6 +68,8 @@ def test_every_refusal_the_proxy_makes_is_worded_and_says_when_to_retry(client: 
     for response in refused:
         assert response.json()["error"]["code"] == "overloaded", response.text
         assert int(response.headers["retry-after"]) >= 1
+    counted = exported({f"{EXPORTED_PREFIX}{PROXY_REFUSALS}"})
+    assert {s.labels["reason"] for samples in counted.values() for s in samples if s.name.endswith("_total")} == {"overloaded"}
 
 
 def test_liveness_answers_at_once_while_every_slot_is_taken(client: httpx.Client) -> None:

@@ -10,6 +10,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
 from core.memory import MODEL_ALLOCATOR
+from core.settings import Settings
 from deployments.proxy import PROXY_ENV
 from toonserve.serve_configs import CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, cpu_deployments, generated_files
 
@@ -47,6 +48,19 @@ def test_serve_configs_validate_and_autoscale_for_bursts(path: str) -> None:
 
 def test_local_config_listens_on_loopback_only() -> None:
     assert load("serve_config.yaml")["http_options"]["host"] == "127.0.0.1"
+
+
+def test_cluster_configs_require_api_keys_and_the_local_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    def settings(config: dict[str, Any]) -> Settings:
+        (application,) = config["applications"]
+        for name, value in application.get("runtime_env", {}).get("env_vars", {}).items():
+            monkeypatch.setenv(name, value)
+        return Settings()
+
+    assert not settings(load("serve_config.yaml")).require_api_key
+    for path in ("deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"):
+        assert settings(load(path)).require_api_key, path
+    assert settings(yaml.safe_load(load("deploy/rayservice.yaml")["spec"]["serveConfigV2"])).require_api_key
 
 
 def test_cpu_work_never_lands_on_gpu_nodes_or_the_head() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from core.keys import new_key, stored_line
 from deployments.proxy import PROXY_ENV
 from models.names import UnknownName
 from toonserve.convert import (
@@ -24,6 +25,8 @@ from toonserve.convert import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+KEY_ENV = "TOONSERVE_API_KEY"
+"""Where the CLI finds the API key when --key is not given."""
 LOCAL_ENV = {
     **PROXY_ENV,
     # Ray binds its servers to the node's address: the machine's outward one on Linux, unless Ray is
@@ -54,14 +57,14 @@ def effect_parameters(name: str, effect: dict[str, Any]) -> argparse.ArgumentPar
 def run_convert(args: argparse.Namespace, rest: list[str]) -> int:
     url = args.url.rstrip("/")
     try:
-        effect = effect_of(read_effects(url), args.effect)
+        effect = effect_of(read_effects(url, args.key), args.effect)
     except (ServiceUnavailable, UnknownName) as error:
         print(f"toonserve convert: {error}", file=sys.stderr)
         return 2
     given = {k: v for k, v in vars(effect_parameters(args.effect, effect).parse_args(rest)).items() if v is not None}
     path = effect["path"] + (f"?{urlencode(given)}" if given else "")
     try:
-        check_parameters(url, path)
+        check_parameters(url, path, args.key)
     except ValueError as error:
         print(f"toonserve convert: bad parameters: {error}", file=sys.stderr)
         return 2
@@ -72,15 +75,17 @@ def run_convert(args: argparse.Namespace, rest: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    concurrency = args.concurrency or admitted_at_once(url)
-    summary = asyncio.run(convert(url, path, effect["returns"], photos, args.out, force=args.force, concurrency=concurrency))
+    concurrency = args.concurrency or admitted_at_once(url, args.key)
+    summary = asyncio.run(
+        convert(url, path, effect["returns"], photos, args.out, force=args.force, concurrency=concurrency, key=args.key)
+    )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
 
 
-def run_effects(url: str) -> int:
+def run_effects(url: str, key: str | None) -> int:
     try:
-        described = read_effects(url.rstrip("/"))
+        described = read_effects(url.rstrip("/"), key)
     except ServiceUnavailable as error:
         print(f"toonserve effects: {error}", file=sys.stderr)
         return 2
@@ -98,6 +103,26 @@ def run_effects(url: str) -> int:
     return 0
 
 
+def with_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key",
+        default=os.environ.get(KEY_ENV),
+        help=f"the API key, where the service needs one (default: ${KEY_ENV})",
+    )
+
+
+def run_keys(name: str) -> int:
+    key = new_key()
+    try:
+        line = stored_line(name, key)
+    except ValueError as error:
+        print(f"toonserve keys: {error}", file=sys.stderr)
+        return 2
+    print(f"key (give it to its user; it is shown only now):\n  {key}")
+    print(f"stored line (add it to TOONSERVE_API_KEYS_FILE, or comma-separated to TOONSERVE_API_KEYS):\n  {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toonserve")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,17 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     converting.add_argument("--effect", required=True, help="anime, watercolor, matte, portrait, ... (`toonserve effects`)")
     converting.add_argument("--out", required=True, type=Path, help="the folder to write into, keeping the inputs' folder tree")
     converting.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
+    with_key(converting)
     converting.add_argument("--force", action="store_true", help="convert again photos whose results exist")
     converting.add_argument("--concurrency", type=int, help="requests in flight (default: what the service holds at once)")
     listing = commands.add_parser("effects", help="list a running service's effects, their parameters and presets")
     listing.add_argument("--url", default=DEFAULT_URL)
+    with_key(listing)
+    keys = commands.add_parser("keys", help="make an API key: the key once, and the line the service stores (its hash)")
+    keys.add_argument("name", help="a name for the key: its rate bucket and its log lines")
     weights = commands.add_parser(
         "weights", help="fetch the weights of every model the effects use, and report where each comes from"
     )
     weights.add_argument("--check", action="store_true", help="report only; download nothing")
     serving = commands.add_parser("serve", help="serve on a local Ray that listens on loopback only (what `make run` runs)")
     serving.add_argument("config", nargs="?", default="serve_config.yaml", help="the Serve config (default serve_config.yaml)")
-    commands.add_parser("build-config", help="write the local and cluster Serve configs and the KubeRay manifest")
+    commands.add_parser(
+        "build-config", help="write the local and cluster Serve configs, the KubeRay manifest and the Grafana dashboard"
+    )
     commands.add_parser("build-docs", help="write docs/effects.md and docs/configuration.md from the code")
     args, rest = parser.parse_known_args(argv)
     if args.command == "convert":
@@ -128,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "effects":
-        return run_effects(args.url)
+        return run_effects(args.url, args.key)
+    if args.command == "keys":
+        return run_keys(args.name)
     # The other commands load the catalogue, and with it torch (a second): convert and effects talk HTTP only.
     from toonserve import maintain
 

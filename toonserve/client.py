@@ -1,8 +1,8 @@
 """A client for toonserve that retries what the service asks to be retried.
 
 toonserve sheds load rather than queueing it without bound: a full queue answers 503 with a
-Retry-After header, and a request that waited too long in Serve answers 408. Both are safe to
-send again (every endpoint is a pure function of the photo and the query), so this client does,
+Retry-After header, a key past its request rate 429 with one, and a request that waited too long in
+Serve answers 408. All are safe to send again (every endpoint is a pure function of the photo and the query), so this client does,
 with exponential backoff and jitter. It waits at least what Retry-After asks, plus a random
 share of it, so that the clients turned away by one burst do not all come back in the same
 instant.
@@ -13,8 +13,9 @@ instant.
         response = client.post("/v1/anime?style=paprika", content=open("photo.jpg", "rb").read())
         response.raise_for_status()
 
-`async_toonserve_client` is the same for asyncio. Any other status (400, 413, 415, 422, 504)
-comes back at once: sending it again would not help.
+`async_toonserve_client` is the same for asyncio. Any other status (400, 401, 413, 415, 422, 504)
+comes back at once: sending it again would not help. Where the service needs an API key, pass
+`key=`: it goes as `Authorization: Bearer <key>`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 import httpx
 from httpx_retries import Retry, RetryTransport
 
-RETRIED_STATUSES = (408, 503)
+RETRIED_STATUSES = (408, 429, 503)
 DEFAULT_ATTEMPTS = 8
 
 
@@ -38,7 +39,7 @@ class JitteredRetry(Retry):
 
 
 def retry_policy(attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 0.25, max_wait_s: float = 10.0) -> Retry:
-    """Up to `attempts` retries of 408 and 503 and of dropped connections, POST included."""
+    """Up to `attempts` retries of 408, 429 and 503 and of dropped connections, POST included."""
     return JitteredRetry(
         total=attempts,
         allowed_methods=["GET", "POST"],
@@ -53,15 +54,29 @@ def retry_policy(attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 0.25, max_
     )
 
 
+def key_headers(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def toonserve_client(
-    base_url: str, *, retry: Retry | None = None, timeout_s: float = 120.0, limits: httpx.Limits | None = None
+    base_url: str,
+    *,
+    key: str | None = None,
+    retry: Retry | None = None,
+    timeout_s: float = 120.0,
+    limits: httpx.Limits | None = None,
 ) -> httpx.Client:
-    transport = httpx.HTTPTransport(limits=limits or httpx.Limits())
-    return httpx.Client(base_url=base_url, transport=RetryTransport(transport, retry or retry_policy()), timeout=timeout_s)
+    transport = RetryTransport(httpx.HTTPTransport(limits=limits or httpx.Limits()), retry or retry_policy())
+    return httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s, headers=key_headers(key))
 
 
 def async_toonserve_client(
-    base_url: str, *, retry: Retry | None = None, timeout_s: float = 120.0, limits: httpx.Limits | None = None
+    base_url: str,
+    *,
+    key: str | None = None,
+    retry: Retry | None = None,
+    timeout_s: float = 120.0,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
-    transport = httpx.AsyncHTTPTransport(limits=limits or httpx.Limits())
-    return httpx.AsyncClient(base_url=base_url, transport=RetryTransport(transport, retry or retry_policy()), timeout=timeout_s)
+    transport = RetryTransport(httpx.AsyncHTTPTransport(limits=limits or httpx.Limits()), retry or retry_policy())
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout_s, headers=key_headers(key))

@@ -19,7 +19,7 @@ import httpx
 from tqdm import tqdm
 
 from models.names import UnknownName
-from toonserve.client import async_toonserve_client
+from toonserve.client import async_toonserve_client, key_headers
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 """What a folder is searched for; a file named explicitly is sent whatever its name."""
@@ -73,10 +73,14 @@ def effect_of(effects: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return effects[name]
 
 
-def read_effects(url: str) -> dict[str, dict[str, Any]]:
+def read_effects(url: str, key: str | None = None) -> dict[str, dict[str, Any]]:
     """GET /v1/effects as {name: effect}: a family's members (the filters) listed by their own names."""
     try:
-        response = httpx.get(f"{url}/v1/effects", timeout=10.0)
+        response = httpx.get(f"{url}/v1/effects", timeout=10.0, headers=key_headers(key))
+        if response.status_code == 401:
+            raise ServiceUnavailable(
+                f"{url} needs an API key: pass --key, or set TOONSERVE_API_KEY ({response.json()['error']['message']})"
+            )
         response.raise_for_status()
         described: dict[str, Any] = response.json()
     except httpx.ConnectError:
@@ -92,9 +96,9 @@ def read_effects(url: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def admitted_at_once(url: str) -> int:
+def admitted_at_once(url: str, key: str | None = None) -> int:
     """As many requests in flight as the service holds without refusing any (GET /v1/limits), within MOST_AT_ONCE."""
-    told = httpx.get(f"{url}/v1/limits", timeout=10.0).json().get("concurrency")
+    told = httpx.get(f"{url}/v1/limits", timeout=10.0, headers=key_headers(key)).json().get("concurrency")
     return max(1, min(MOST_AT_ONCE, told)) if isinstance(told, int) else 4
 
 
@@ -127,7 +131,15 @@ async def _convert_one(client: httpx.AsyncClient, path: str, photo: Photo, out: 
 
 
 async def convert(
-    url: str, path: str, returns: str, photos: Iterable[Photo], out: Path, *, force: bool, concurrency: int
+    url: str,
+    path: str,
+    returns: str,
+    photos: Iterable[Photo],
+    out: Path,
+    *,
+    force: bool,
+    concurrency: int,
+    key: str | None = None,
 ) -> Summary:
     """Sends each photo to `path` (the effect's path and query), `concurrency` at a time, with a progress bar."""
     summary = Summary()
@@ -143,7 +155,7 @@ async def convert(
     for photo in todo:
         queue.put_nowait(photo)
     with tqdm(total=len(todo), unit="photo", desc="converting", dynamic_ncols=True) as bar:
-        async with async_toonserve_client(url, limits=limits) as client:
+        async with async_toonserve_client(url, key=key, limits=limits) as client:
 
             async def worker() -> None:
                 while not queue.empty():
@@ -161,9 +173,9 @@ async def convert(
     return summary
 
 
-def check_parameters(url: str, path: str) -> None:
+def check_parameters(url: str, path: str, key: str | None = None) -> None:
     """Asks the service whether the query is right, sending no photo: an empty body is refused as an
     image (400) only once the parameters have passed (422 otherwise)."""
-    response = httpx.post(f"{url}{path}", content=b"", timeout=30.0)
+    response = httpx.post(f"{url}{path}", content=b"", timeout=30.0, headers=key_headers(key))
     if response.status_code == 422:
         raise ValueError(response.json()["error"]["message"])

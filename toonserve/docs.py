@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.catalogue import DEFAULT_CATALOGUE, Catalogue, Effect, load_catalogue
-from core.settings import ENV_PREFIX, Settings
+from core.settings import Settings, env_name
 from core.stages import ModelStage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def configuration_doc() -> str:
         "| --- | --- | --- |",
     ]
     for name, field in Settings.model_fields.items():
-        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {_as_typed(field.default)} | {field.description} |")
+        lines.append(f"| `{env_name(name)}` | {_as_typed(field.default)} | {field.description} |")
     return "\n".join([*lines, ""])
 
 

@@ -45,6 +45,7 @@ def weights_report(entries: list[WeightsEntry], locations: WeightsLocations) -> 
 
 def write(files: dict[Path, str]) -> int:
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(ROOT)}")
     return 0

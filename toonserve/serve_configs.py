@@ -3,14 +3,15 @@
 - serve_config.yaml: one machine; HTTP on loopback.
 - deploy/serve-cluster-gpu.yaml: a cluster with CPU workers and GPU workers (cluster.yaml);
 - deploy/serve-cluster-cpu.yaml: the same cluster without a GPU node type;
-- deploy/rayservice.yaml: KubeRay RayService whose serveConfigV2 is the GPU cluster config.
+- deploy/rayservice.yaml: KubeRay RayService whose serveConfigV2 is the GPU cluster config;
+- deploy/grafana/toonserve.json: the dashboard of toonserve's own metrics (toonserve/grafana.py).
 
 The deployments are the app's: the Ingress, the Compositor and the stages the catalogue's effects
 use. On a cluster, every deployment that does CPU work asks for a sliver of the `cpu_worker`
 custom resource, which only CPU worker nodes declare: those replicas never land on the head
 (which declares CPU: 0) nor on a GPU node. The model stages ask for a fraction of a GPU in the GPU
 config, and for cpu_worker in the CPU config. A deployment without a profile below gets the
-default one of its kind. `make serve-config` rewrites all four files; a test fails when a
+default one of its kind. `make serve-config` rewrites all five files; a test fails when a
 committed one differs from what this module generates.
 """
 
@@ -25,8 +26,10 @@ from typing import Any
 
 import yaml
 
+from core.settings import env_name
 from core.stages import model_stages
 from deployments.proxy import PROXY_ENV
+from toonserve.grafana import DASHBOARD, dashboard_text
 
 APP_NAME = "toonserve"
 LOCAL_HOST = "127.0.0.1"
@@ -88,6 +91,9 @@ CLUSTER_GPU: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_GPU_PROFILE = CLUSTER_GPU["Matting"]
+# A cluster faces a network: every /v1 call needs an API key. The keys themselves are the operator's
+# to add (TOONSERVE_API_KEYS beside this, or a file on every node); until then every /v1 call is 401.
+CLUSTER_SETTINGS = {env_name("require_api_key"): "true"}
 
 
 def built_config() -> dict[str, Any]:
@@ -125,6 +131,7 @@ def cluster_config(built: dict[str, Any], gpu: bool) -> dict[str, Any]:
     config = copy.deepcopy(built)
     config["http_options"]["host"] = "0.0.0.0"  # reached through the load balancer; see cluster.yaml
     (application,) = config["applications"]
+    application["runtime_env"] = {"env_vars": CLUSTER_SETTINGS}
     for deployment in application["deployments"]:
         name = deployment["name"]
         if gpu and name in MODEL_DEPLOYMENTS:
@@ -183,6 +190,7 @@ def generated_files() -> dict[Path, str]:
         DEPLOY / "serve-cluster-gpu.yaml": cluster_text(built, gpu=True),
         DEPLOY / "serve-cluster-cpu.yaml": cluster_text(built, gpu=False),
         DEPLOY / "rayservice.yaml": rayservice_text(built),
+        DASHBOARD: dashboard_text(),
     }
 
 

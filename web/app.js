@@ -2,6 +2,7 @@
 
 import { ConvertError, convert, stages } from "./convert.js";
 import { ParamsForm } from "./form.js";
+import { keyHeaders, saveKey } from "./key.js";
 import { zip } from "./zip.js";
 
 const AT_ONCE = 3; // photos converting together: enough to fill a batch, few enough to show progress
@@ -204,15 +205,39 @@ function listen() {
   $("download-all").addEventListener("click", downloadAll);
 }
 
+/** The service's effects and limits; where it asks for an API key, the key form instead (null). */
+async function describe() {
+  const answers = await Promise.all(["v1/effects", "v1/limits"].map((path) => fetch(path, { headers: keyHeaders() })));
+  const refused = answers.find((answer) => answer.status === 401);
+  $("key-form").hidden = !refused;
+  if (refused) {
+    $("key-status").textContent = (await refused.json()).error.message;
+    $("api-key").focus();
+    return null;
+  }
+  return Promise.all(answers.map((answer) => answer.json()));
+}
+
 async function start() {
   listen();
-  const [described, limits] = await Promise.all([fetch("v1/effects"), fetch("v1/limits")].map(async (r) => (await r).json()));
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveKey($("api-key").value);
+    show().catch(failed);
+  });
+  await show();
+}
+
+async function show() {
+  const described = await describe();
+  if (!described) return;
+  const [effects, limits] = described;
   state.limits = limits;
   $("limits").textContent = `JPEG, PNG or WebP, up to ${megabytes(limits.max_bytes)} each`;
   const select = $("effect");
   select.replaceChildren();
   const groups = new Map();
-  for (const effect of effectsFrom(described)) {
+  for (const effect of effectsFrom(effects)) {
     state.effects.set(effect.name, effect);
     const option = new Option(effect.available ? effect.name : `${effect.name} (not installed)`, effect.name);
     if (!effect.group) {
@@ -229,7 +254,9 @@ async function start() {
   showEffect();
 }
 
-start().catch((error) => {
+function failed(error) {
   $("status").className = "error";
   $("status").textContent = `The service could not be read: ${error}`;
-});
+}
+
+start().catch(failed);

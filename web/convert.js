@@ -1,5 +1,8 @@
-// One photo through one effect: its upload's progress, overload retried after Retry-After with a
-// countdown, and every failure put in words. Nothing is dropped: a request ends in a result or a message.
+// One photo through one effect: its upload's progress, overload and rate limits retried after
+// Retry-After with a countdown, and every failure put in words. Nothing is dropped: a request ends in
+// a result or a message.
+
+import { keyHeaders } from "./key.js";
 
 export const RETRIES = 10;
 
@@ -12,6 +15,8 @@ const WORDS = {
   timeout: "It took too long",
   overloaded: "The service stayed busy",
   replica_lost: "The service kept restarting a part of itself",
+  unauthorized: "The API key was refused",
+  rate_limited: "This key sent too many requests",
 };
 
 /** An error a person can read: what went wrong, then the service's own words (limits, commands). */
@@ -28,6 +33,7 @@ function post(url, file, onUpload) {
     const request = new XMLHttpRequest();
     request.open("POST", url);
     request.responseType = "blob";
+    for (const [name, value] of Object.entries(keyHeaders())) request.setRequestHeader(name, value);
     request.upload.onprogress = (event) => event.lengthComputable && onUpload(event.loaded / event.total);
     request.onload = () => resolve(request);
     request.onerror = () => reject(new ConvertError("The service could not be reached"));
@@ -62,10 +68,10 @@ export async function convert(url, file, returns, progress) {
       return { blob: request.response, timing };
     }
     const body = await json(request.response);
-    // A 503 with Retry-After (overloaded, replica_lost) is the service asking to be asked again; a 503
-    // without it (weights_missing) would answer the same.
+    // A 503 or 429 with Retry-After (overloaded, replica_lost, rate_limited) is the service asking to
+    // be asked again; a 503 without it (weights_missing) would answer the same.
     const retryAfter = Number(request.getResponseHeader("Retry-After"));
-    if (request.status === 503 && retryAfter > 0 && attempt < RETRIES) {
+    if ([503, 429].includes(request.status) && retryAfter > 0 && attempt < RETRIES) {
       for (let left = Math.ceil(retryAfter) * (attempt + 1); left > 0; left--) {
         progress("waiting", left);
         await sleep(1);

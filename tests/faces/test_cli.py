@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.art import FILTERS
-from tests.faces.conftest import Service
+from core.keys import stored_line
+from tests.faces.conftest import KEYS, Service
 from tests.images import decode, encode, photo
 from tests.serving import free_port
 
@@ -19,8 +21,15 @@ TOONSERVE = Path(sys.executable).parent / "toonserve"
 """The console script `pip install -e .` puts beside the venv's python ([project.scripts])."""
 
 
-def toonserve(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(TOONSERVE), *map(str, args)], capture_output=True, text=True, timeout=600, check=False)
+def toonserve(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOONSERVE), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:
@@ -131,3 +140,22 @@ def test_effects_lists_the_catalogue(service: Service) -> None:
     assert "watercolor  /v1/filters/watercolor" in result.stdout
     assert "preset fast" in result.stdout
     assert "--style" in result.stdout
+
+
+def test_where_the_service_needs_a_key_the_cli_says_so_and_sends_one(service: Service, tmp_path: Path) -> None:
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode(photo(96, 64), "PNG"))
+    command = ("convert", source, "--effect", "watercolor", "--out", tmp_path / "out", "--url", service.keyed)
+    refused = toonserve(*command)
+    assert refused.returncode == 2
+    assert "needs an API key: pass --key, or set TOONSERVE_API_KEY" in refused.stderr
+    keyed = toonserve(*command, env={"TOONSERVE_API_KEY": KEYS["cli"]})
+    assert keyed.returncode == 0, keyed.stderr
+    assert decode((tmp_path / "out" / "photo.png").read_bytes()).size == (96, 64)
+
+
+def test_keys_prints_a_new_key_once_and_the_line_to_store() -> None:
+    made = toonserve("keys", "alice")
+    assert made.returncode == 0, made.stderr
+    key, line = (row.strip() for row in made.stdout.splitlines() if row.startswith("  "))
+    assert line == stored_line("alice", key)

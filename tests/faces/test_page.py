@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from core.effects import CATALOGUE
-from tests.faces.conftest import MAX_BYTES, Service
+from tests.faces.conftest import KEYS, MAX_BYTES, Service
 from tests.images import decode, encode, photo
 
 pytestmark = pytest.mark.slow
@@ -150,3 +150,29 @@ def test_the_page_fits_a_phone_and_works_by_keyboard(browser: Browser, service: 
     phone.keyboard.press("Enter")
     expect(phone.get_by_alt_text(f"{CATALOGUE.effects.names()[-1]} of photo.png")).to_be_visible(timeout=120_000)
     context.close()
+
+
+def test_where_the_service_needs_a_key_the_page_asks_for_it_and_sends_it(
+    browser: Browser, service: Service, seen: Seen, tmp_path: Path
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
+    page.goto(service.keyed + "/")
+    key = page.get_by_label("API key", exact=True)
+    expect(key).to_be_focused()
+    expect(page.locator("#key-status")).to_contain_text("needs an API key")
+    key.fill("tsk_not-a-key")
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.locator("#key-status")).to_contain_text("not one this service knows")
+    key.fill(KEYS["page"])
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_label("Effect", exact=True)).to_be_enabled()
+    expect(page.locator("#key-form")).to_be_hidden()
+    page.get_by_label("Photo", exact=True).set_input_files(photo_file(tmp_path))
+    page.get_by_label("Effect", exact=True).select_option("watercolor")
+    page.get_by_role("button", name="Convert").click()
+    expect(page.get_by_alt_text("watercolor of photo.png")).to_be_visible(timeout=120_000)
+    context.close()
+    # The browser logs each 401 it was answered; nothing else may go wrong.
+    assert [error for error in seen.errors if "401" not in error] == []
