@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from bench.photos import jpeg, photo
 from toonserve.burst import BurstReport, LoadShape, run_burst
+from toonserve.client import KEY_ENV
 from toonserve.serve_admin import DEFAULT_DASHBOARD
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--burst-for", type=float, default=30.0, help="seconds")
     parser.add_argument("--retry", action="store_true", help="send through toonserve.client (retries 503 and 408)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--key", default=os.environ.get(KEY_ENV), help=f"the API key, where needed (default ${KEY_ENV})")
     args = parser.parse_args()
     body = args.photo.read_bytes() if args.photo else jpeg(photo(1024, 768)[0])
     shape = LoadShape(args.profile, args.rate, args.peak, args.duration, args.burst_at, args.burst_for, args.seed)
@@ -86,6 +89,7 @@ def main() -> None:
         watched=args.watch,
         retry=args.retry,
         progress=True,
+        key=args.key,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"burst-{time.strftime('%Y%m%dT%H%M%S')}"

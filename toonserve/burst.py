@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
-from toonserve.client import async_toonserve_client
+from toonserve.client import async_toonserve_client, key_headers
 from toonserve.serve_admin import DEFAULT_DASHBOARD, ServeAdmin
 
 Profile = Literal["steady", "burst", "ramp"]
@@ -67,6 +67,8 @@ class Outcome:
     sent_s: float
     latency_ms: float
     status: str
+    refusal: str | None = None
+    """For an answer other than 200: its JSON error code (or `not json`), and `+retry-after` if it said when."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class BurstReport:
             "requests": len(self.outcomes),
             "statuses": dict(statuses),
             "share_503": statuses.get("503", 0) / max(len(self.outcomes), 1),
+            "refusals": dict(Counter(f"{o.status} {o.refusal}" for o in self.outcomes if o.refusal)),
+            "503_without_retry_after": sum(o.status == "503" and "+retry-after" not in (o.refusal or "") for o in self.outcomes),
             "peak_offered_rps": max((s["offered_rps"] for s in self.per_second), default=0),
             "peak_ok_rps": max((s["ok_rps"] for s in self.per_second), default=0),
             "p50_ms": float(np.percentile(ok, 50)) if ok else None,
@@ -176,12 +180,28 @@ class ReplicaSampler(threading.Thread):
         return self.samples
 
 
+def _refusal(response: httpx.Response) -> str | None:
+    if response.status_code == 200:
+        return None
+    try:
+        code = str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        code = "not json"
+    return code + ("+retry-after" if "retry-after" in response.headers else "")
+
+
 async def _drive(
-    url: str, body: bytes, instants: list[float], retry: bool, timeout_s: float, on_done: Callable[[], object]
+    url: str,
+    body: bytes,
+    instants: list[float],
+    retry: bool,
+    timeout_s: float,
+    on_done: Callable[[], object],
+    key: str | None,
 ) -> list[Outcome]:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-    client = async_toonserve_client(url, timeout_s=timeout_s, limits=limits) if retry else None
-    plain = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+    client = async_toonserve_client(url, key=key, timeout_s=timeout_s, limits=limits) if retry else None
+    plain = httpx.AsyncClient(timeout=timeout_s, limits=limits, headers=key_headers(key))
     start = time.perf_counter()
 
     async def one(at: float) -> Outcome:
@@ -189,11 +209,11 @@ async def _drive(
         sent = time.perf_counter()
         try:
             response = await (client or plain).post(url, content=body)
-            status = str(response.status_code)
+            status, refusal = str(response.status_code), _refusal(response)
         except httpx.HTTPError as error:
-            status = type(error).__name__
+            status, refusal = type(error).__name__, None
         on_done()
-        return Outcome(sent - start, (time.perf_counter() - sent) * 1e3, status)
+        return Outcome(sent - start, (time.perf_counter() - sent) * 1e3, status, refusal)
 
     try:
         return list(await asyncio.gather(*(one(at) for at in instants)))
@@ -214,6 +234,7 @@ def run_burst(
     retry: bool = False,
     timeout_s: float = 120.0,
     progress: bool = False,
+    key: str | None = None,
 ) -> BurstReport:
     """Sends `body` to `url` on the profile's schedule and samples replicas while it runs."""
     report = BurstReport(url, shape, retry)
@@ -224,7 +245,7 @@ def run_burst(
     instants = shape.arrivals()
     bar = tqdm(total=len(instants), unit="req", desc="answered", disable=not progress)
     try:
-        report.outcomes = asyncio.run(_drive(url, body, instants, retry, timeout_s, bar.update))
+        report.outcomes = asyncio.run(_drive(url, body, instants, retry, timeout_s, bar.update, key))
     finally:
         bar.close()
         if sampler:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from core.keys import new_key, stored_line
 from deployments.proxy import PROXY_ENV
 from models.names import UnknownName
+from toonserve.client import KEY_ENV
 from toonserve.convert import (
     PHOTO_SUFFIXES,
     ServiceUnavailable,
@@ -25,8 +26,6 @@ from toonserve.convert import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-KEY_ENV = "TOONSERVE_API_KEY"
-"""Where the CLI finds the API key when --key is not given."""
 LOCAL_ENV = {
     **PROXY_ENV,
     # Ray binds its servers to the node's address: the machine's outward one on Linux, unless Ray is

@@ -27,6 +27,8 @@ import httpx
 from httpx_retries import Retry, RetryTransport
 
 RETRIED_STATUSES = (408, 429, 503)
+KEY_ENV = "TOONSERVE_API_KEY"
+"""Where the command line tools find the API key when --key is not given."""
 DEFAULT_ATTEMPTS = 8
 
 
