@@ -26,6 +26,8 @@ BATCH_SIZE = "toonserve_batch_size"
 QUEUE_WAIT_SECONDS = "toonserve_queue_wait_seconds"
 WEIGHTS_LOADED = "toonserve_weights_loaded"
 PROXY_REFUSALS = "toonserve_proxy_refusals"
+REPLICA_METRICS = (REQUESTS, REQUEST_SECONDS, STAGE_SECONDS, REFUSALS, BATCH_SIZE, QUEUE_WAIT_SECONDS, WEIGHTS_LOADED)
+"""What the replicas record; PROXY_REFUSALS is the proxy's."""
 EXPORTED_PREFIX = "ray_"
 """What Ray puts before every metric's name when it exports it."""
 EFFECT_STATE = "effect"

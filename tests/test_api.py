@@ -22,17 +22,7 @@ from core.errors import InvalidImage
 from core.runner import ModelRunner
 from core.settings import Settings
 from core.stages import ModelOutput
-from deployments.metrics import (
-    BATCH_SIZE,
-    EXPORTED_PREFIX,
-    PROXY_REFUSALS,
-    QUEUE_WAIT_SECONDS,
-    REFUSALS,
-    REQUEST_SECONDS,
-    REQUESTS,
-    STAGE_SECONDS,
-    WEIGHTS_LOADED,
-)
+from deployments.metrics import EXPORTED_PREFIX, PROXY_REFUSALS, REPLICA_METRICS
 from models.animegan import ANIME_WEIGHTS
 from tests.conftest import ALL_ENTRIES
 from tests.images import assert_blend, decode, encode, photo, pixels
@@ -377,8 +367,7 @@ def test_metrics_count_requests_stages_batches_refusals_and_weights(client: http
     assert client.post("/v1/anime", content=data).status_code == 200
     assert client.post("/v1/matte", content=data).status_code == 200
     assert client.post("/v1/filters/oil_painting?size=99", content=data).status_code == 422
-    metrics = {f"{EXPORTED_PREFIX}{name}" for name in (REQUESTS, REQUEST_SECONDS, STAGE_SECONDS, REFUSALS, BATCH_SIZE)}
-    metrics |= {f"{EXPORTED_PREFIX}{name}" for name in (QUEUE_WAIT_SECONDS, WEIGHTS_LOADED)}
+    metrics = {f"{EXPORTED_PREFIX}{name}" for name in REPLICA_METRICS}
     found = exported(metrics)
     assert set(found) == metrics
     # Every series the dashboard charts is exported under the name it queries (the proxy's once it refuses).

@@ -120,7 +120,7 @@ async function convertOne(file, effect, url) {
         progress.removeAttribute("value");
         status.textContent = "working";
       } else {
-        status.textContent = `the service is busy: retrying in ${value} s`;
+        status.textContent = `the service asked to wait: retrying in ${value} s`;
       }
     });
     const original = URL.createObjectURL(file);
