@@ -97,6 +97,10 @@ def main() -> None:
     env = {"TOONSERVE_RANDOM_WEIGHTS": "1"} if Settings().weights_dir is None else {}
     with in_background([str(Path(sys.executable).parent / "toonserve"), "serve", "serve_config.yaml"], URL, env) as server:
         found, outcomes, memory = asyncio.run(run(args, server))
+        report(args, found, outcomes, memory)  # before the service stops: a stop that goes wrong loses nothing
+
+
+def report(args: argparse.Namespace, found: list, outcomes: list, memory: list[dict]) -> None:
     ok = sum(1 for o in outcomes if o.status == 200)
     failed = [asdict(o) for o in outcomes if o.status != 200]
     result = {

@@ -91,7 +91,12 @@ def in_background(command: list[str], url: str, env: dict[str, str], limit_s: fl
         yield psutil.Process(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=120)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Ray's shutdown can hang on a Ctrl-C after a long run; then, as a person would, kill it all.
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def _ready(url: str) -> bool:
