@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--burst-for", type=float, default=30.0, help="seconds")
     parser.add_argument("--retry", action="store_true", help="send through toonserve.client (retries 503 and 408)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe", default="/healthz", help="a liveness path to probe 4 times a second ('' for none)")
     parser.add_argument("--key", default=os.environ.get(KEY_ENV), help=f"the API key, where needed (default ${KEY_ENV})")
     args = parser.parse_args()
     body = args.photo.read_bytes() if args.photo else jpeg(photo(1024, 768)[0])
@@ -90,6 +91,7 @@ def main() -> None:
         retry=args.retry,
         progress=True,
         key=args.key,
+        probe=args.url + args.probe if args.probe else None,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"burst-{time.strftime('%Y%m%dT%H%M%S')}"

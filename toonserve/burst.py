@@ -90,6 +90,8 @@ class BurstReport:
     """Failed reads of Serve's REST API, by kind: a wrong token or dashboard shows up here."""
     per_second: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] | None = None
+    """The liveness probe's answers during the run, where one was asked for."""
 
     def analyse(self, watched: str | None) -> None:
         seconds = int(np.ceil(self.shape.duration_s)) + 1
@@ -131,6 +133,7 @@ class BurstReport:
                 name: max(s.nodes.get(name, 0) for s in self.samples) for name in {n for s in self.samples for n in s.nodes}
             },
             "max_nodes_with_replicas": max((s.all_nodes for s in self.samples), default=0),
+            "liveness_probe": self.probe,
         }
         if watched and self.samples and self.shape.profile == "burst":
             self.summary.update(scaling_times(self.samples, watched, self.shape))
@@ -147,6 +150,40 @@ def scaling_times(samples: Sequence[Sample], watched: str, shape: LoadShape) -> 
     )
     down = next((s.t_s - end for s in samples if s.t_s > end and s.replicas.get(watched, 0) <= baseline), None)
     return {"watched": watched, "baseline_replicas": baseline, "scale_up_s": up, "scale_down_after_burst_s": down}
+
+
+class HealthProbe(threading.Thread):
+    """A load balancer's view: GET `url` (liveness) every `period_s`, one at a time, and how long each took."""
+
+    def __init__(self, url: str, period_s: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.url, self.period_s = url, period_s
+        self.answers: list[tuple[float, str]] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop_event.is_set():
+                start = time.perf_counter()
+                try:
+                    status = str(client.get(self.url).status_code)
+                except httpx.HTTPError as error:
+                    status = type(error).__name__
+                self.answers.append(((time.perf_counter() - start) * 1e3, status))
+                self._stop_event.wait(self.period_s)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop_event.set()
+        self.join()
+        latencies = sorted(ms for ms, _ in self.answers)
+        return {
+            "url": self.url,
+            "probes": len(latencies),
+            "statuses": dict(Counter(status for _, status in self.answers)),
+            "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+            "p95_ms": float(np.percentile(latencies, 95)) if latencies else None,
+            "max_ms": latencies[-1] if latencies else None,
+        }
 
 
 class ReplicaSampler(threading.Thread):
@@ -235,13 +272,18 @@ def run_burst(
     timeout_s: float = 120.0,
     progress: bool = False,
     key: str | None = None,
+    probe: str | None = None,
 ) -> BurstReport:
-    """Sends `body` to `url` on the profile's schedule and samples replicas while it runs."""
+    """Sends `body` to `url` on the profile's schedule and samples replicas while it runs; with `probe`
+    (a liveness URL), probes it as a load balancer would."""
     report = BurstReport(url, shape, retry)
     admin = ServeAdmin(dashboard) if dashboard else None
     sampler = ReplicaSampler(admin, app) if admin else None
     if sampler:
         sampler.start()
+    prober = HealthProbe(probe) if probe else None
+    if prober:
+        prober.start()
     instants = shape.arrivals()
     bar = tqdm(total=len(instants), unit="req", desc="answered", disable=not progress)
     try:
@@ -253,5 +295,7 @@ def run_burst(
             report.sampler_errors = dict(sampler.errors)
         if admin:
             admin.close()
+        if prober:
+            report.probe = prober.stop()
     report.analyse(watched)
     return report
