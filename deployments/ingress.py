@@ -156,7 +156,8 @@ class Ingress:
                 allow_headers=["Authorization", "Content-Type"],
                 expose_headers=["Server-Timing", "Retry-After", "Content-Disposition"],
             )
-        keyed = [Depends(self.authorize)]
+        # Only where keys are required does a /v1 route check one: no dependency on the hot path otherwise.
+        keyed = [Depends(self.authorize)] if self.settings.require_api_key else []
         for effect in self.catalogue:
             api.add_api_route(
                 effect.path,
@@ -187,32 +188,23 @@ class Ingress:
         api.add_api_route(
             "/readyz", self.readyz, methods=["GET"], summary="Readiness, with each model's state and where its weights came from"
         )
-        api.add_api_route(
-            "/v1/effects",
-            self.effects,
-            methods=["GET"],
-            summary="Each effect: its path, parameters, presets and availability",
-            dependencies=keyed,
-        )
-        api.add_api_route(
-            "/v1/limits",
-            self.limits,
-            methods=["GET"],
-            summary="What an upload may be, and how many requests fit at once",
-            dependencies=keyed,
-        )
+        described = {
+            "/v1/effects": (self.effects, "Each effect: its path, parameters, presets and availability"),
+            "/v1/limits": (self.limits, "What an upload may be, and how many requests fit at once"),
+        }
+        for path, (endpoint, summary) in described.items():
+            api.add_api_route(path, endpoint, methods=["GET"], summary=summary, dependencies=keyed)
         return api
 
     async def authorize(self, request: Request) -> None:
-        """Where keys are required: a valid one (`Authorization: Bearer <key>`), within its rate."""
-        if not self.settings.require_api_key:
-            return
+        """A valid key (`Authorization: Bearer <key>`), within its rate: on the /v1 routes where keys are required."""
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        presented = presented.strip()
+        if scheme.lower() != "bearer" or not presented:
             raise Unauthorized("this service needs an API key: send the header Authorization: Bearer <key>")
         if not self.keys:
             raise Unauthorized("this service requires API keys and has none configured (docs/operations.md, API keys)")
-        name = key_name(self.keys, presented.strip())
+        name = key_name(self.keys, presented)
         if name is None:
             raise Unauthorized("the API key is not one this service knows")
         wait = self.limiter.take(name)

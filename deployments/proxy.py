@@ -16,7 +16,7 @@ import json
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import RETRY_AFTER_S, ReplicaLost, error_body
+from core.errors import RETRY_AFTER_S, Overloaded, ReplicaLost, StageTimeout, error_body
 from deployments.metrics import proxy_metrics
 
 PROXY_ENV = {
@@ -28,7 +28,8 @@ PROXY_ENV = {
 }
 LIVENESS = "/healthz"
 """Answered by the proxy: the node takes connections. It never waits behind image work."""
-_REFUSALS = {503: "overloaded", 408: "timeout"}
+_REFUSALS = {503: Overloaded.code, 408: StageTimeout.code}
+"""The proxy's own refusals, by status, and the error code each is given: the ingress's codes for the same."""
 
 
 def middlewares() -> list[Middleware]:

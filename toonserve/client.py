@@ -2,8 +2,8 @@
 
 toonserve sheds load rather than queueing it without bound: a full queue answers 503 with a
 Retry-After header, a key past its request rate 429 with one, and a request that waited too long in
-Serve answers 408. All are safe to send again (every endpoint is a pure function of the photo and the query), so this client does,
-with exponential backoff and jitter. It waits at least what Retry-After asks, plus a random
+Serve answers 408. All are safe to send again (every endpoint is a pure function of the photo and
+the query), so this client does, with exponential backoff and jitter. It waits at least what Retry-After asks, plus a random
 share of it, so that the clients turned away by one burst do not all come back in the same
 instant.
 
