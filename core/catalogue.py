@@ -29,6 +29,8 @@ from models.names import UnknownName
 from models.registry import Registry
 
 MAX_SIDE_LIMIT = 4096
+"""The longest output side any effect makes; an effect may declare a lower one (Effect.max_side)."""
+DEFAULT_MAX_SIDE = 1024
 DEFAULT_CATALOGUE = "core.effects:CATALOGUE"
 """What the service serves unless told otherwise (serve_app.AppArgs.catalogue)."""
 
@@ -39,11 +41,23 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _max_side(limit: int) -> Any:
+    return Field(DEFAULT_MAX_SIDE, ge=1, le=limit, description="the output's long side in pixels; never upscales")
+
+
 class OutputParams(Params):
     """What every effect takes besides its own parameters: how its result is sized and encoded."""
 
     format: OutputFormat = Field("png", description="output encoding")
-    max_side: int = Field(1024, ge=1, le=MAX_SIDE_LIMIT, description="the output's long side in pixels; never upscales")
+    max_side: int = _max_side(MAX_SIDE_LIMIT)
+
+
+@functools.cache
+def output_params(limit: int) -> type[OutputParams]:
+    """OutputParams with max_side bounded at `limit`."""
+    if limit == MAX_SIDE_LIMIT:
+        return OutputParams
+    return create_model(f"OutputParamsUpTo{limit}", __base__=OutputParams, max_side=(int, _max_side(limit)))
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,8 @@ class Effect(Generic[P]):
     family: Family | None = None
     transparent: Callable[[P], bool] | None = None
     """Whether the result keeps transparency with these parameters: then JPEG, which cannot hold it, is refused."""
+    max_side: int = MAX_SIDE_LIMIT
+    """The longest output side it makes."""
     preset_registry: Registry[Preset] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,9 +197,12 @@ class Effect(Generic[P]):
         """Parameter values, its own and format or max_side, validated; InvalidParameter naming the bad ones."""
         own = {k: v for k, v in values.items() if k not in OutputParams.model_fields}
         try:
-            return self.params.model_validate(own), OutputParams.model_validate(
+            params = self.params.model_validate(own)
+            bounded = output_params(self.max_side).model_validate(
                 {k: v for k, v in values.items() if k in OutputParams.model_fields}
             )
+            # As the plain class, which pickles by name on its way to the Compositor.
+            return params, OutputParams(**bounded.model_dump())
         except ValidationError as error:
             raise InvalidParameter(f"{self.name}: {error_text(error.errors())}") from None
 
@@ -219,7 +238,7 @@ def _query_model(effect: Effect[Any]) -> type[BaseModel]:
         names = Annotated[str, Choice(effect.preset_registry)] | None
         extra["preset"] = (names, Field(None, description="named settings, applied before the parameters given explicitly"))
     name = "".join(part.title() for part in effect.name.split("_")) + "Query"
-    return create_model(name, __base__=(OutputParams, effect.params), **extra)
+    return create_model(name, __base__=(output_params(effect.max_side), effect.params), **extra)
 
 
 class Catalogue:

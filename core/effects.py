@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from core import alpha, imaging
+from core import alpha, imaging, tiles
 from core.art import FILTERS, ArtFilter, FilterParams, parallel_groups
 from core.catalogue import (
     COLOUR_PATTERN,
@@ -49,23 +49,53 @@ MODEL_FIELD = Field(
 # anime
 
 
+ANIME_MAX_SIDE = 2048
+"""The longest side anime draws; the effects that draw it make nothing longer, so that none is upscaled."""
+
+Quality = Literal["full", "fast"]
+QUALITY_FIELD: Any = Field(
+    "full",
+    description="full: drawn at the output's size (in tiles past the tile side); fast: drawn at long side 512 "
+    "and resized to the output, softer and quicker",
+)
+
+
 class AnimeParams(Params):
     style: AnimeStyle = STYLE_FIELD
+    quality: Quality = QUALITY_FIELD
 
 
-async def anime_at_output(ctx: Context[Any], style: str, stage_name: str) -> np.ndarray:
-    """The photo in `style`, at the output size; Server-Timing names it `stage_name`."""
+ANIME_PRESETS = (
+    Preset("fast", "drawn at long side 512 and resized to the output: softer, several times quicker", {"quality": "fast"}),
+    Preset("poster", "long side 2048, drawn at that size in tiles, as JPEG", {"max_side": ANIME_MAX_SIDE, "format": "jpeg"}),
+)
+
+
+async def anime_at_output(ctx: Context[Any], style: str, quality: Quality, stage_name: str) -> np.ndarray:
+    """The photo in `style`, at the output size; Server-Timing names it `stage_name`.
+
+    A working image longer than the tile side runs as tiles (core/tiles.py), sent side by side so
+    that the replicas share them."""
     transforms = ANIME_WEIGHTS.get(style).transforms
-    long_side = min(ctx.settings.anime_side or transforms.side, max(ctx.photo.size))
-    working = await ctx.cpu(ctx.photo.at, transforms.working_size(ctx.photo.source_size, long_side))
+    if quality == "fast" and max(ctx.photo.size) > transforms.side:
+        working = await ctx.cpu(ctx.photo.at, transforms.working_size(ctx.photo.source_size))
+    else:
+        working = await ctx.cpu(lambda: ctx.photo.image)
     start = time.perf_counter()
-    styled = await ctx.stages.model(ANIME_STAGE.name, working, style)
-    ctx.timings.add(stage_name, start, f"batch={styled.batch}")
-    return await ctx.cpu(imaging.resize, styled.output, ctx.photo.size)
+    height, width = working.shape[:2]
+    layout = tiles.plan(height, width, ctx.settings.tile_side)
+    styled = await asyncio.gather(*(ctx.stages.model(ANIME_STAGE.name, tile.crop(working), style) for tile in layout))
+    ctx.timings.add(
+        stage_name, start, f"batch={max(s.batch for s in styled)}" + (f" tiles={len(layout)}" if len(layout) > 1 else "")
+    )
+    image = styled[0].output if len(layout) == 1 else await ctx.cpu(tiles.blend, layout, [s.output for s in styled])
+    if (image.shape[1], image.shape[0]) == ctx.photo.size:
+        return image
+    return await ctx.cpu(imaging.resize, image, ctx.photo.size)
 
 
 async def render_anime(ctx: Context[AnimeParams]) -> Picture:
-    return Picture(await anime_at_output(ctx, ctx.params.style, "anime"), ctx.photo.alpha)
+    return Picture(await anime_at_output(ctx, ctx.params.style, ctx.params.quality, "anime"), ctx.photo.alpha)
 
 
 # filters
@@ -194,6 +224,7 @@ Backdrop = Annotated[
 
 class PortraitParams(Params):
     style: AnimeStyle = STYLE_FIELD
+    quality: Quality = QUALITY_FIELD
     background: Backdrop = Field(
         "paprika", description="behind the person: original, blur, a filter, an anime style, or a colour RRGGBB"
     )
@@ -209,7 +240,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image
 
 
-async def backdrop(ctx: Context[Any], choice: str) -> np.ndarray:
+async def backdrop(ctx: Context[Any], choice: str, quality: Quality) -> np.ndarray:
     """RGB uint8 HWC at the output size: what that choice's own endpoint returns, or the photo, blurred or a colour."""
     if choice == "original":
         return ctx.photo.image
@@ -224,7 +255,7 @@ async def backdrop(ctx: Context[Any], choice: str) -> np.ndarray:
         ctx.timings.add("background", start, choice)
         return as_rgb(image)
     if choice in ANIME_WEIGHTS:
-        return await anime_at_output(ctx, choice, "background")
+        return await anime_at_output(ctx, choice, quality, "background")
     width, height = ctx.photo.size
     return np.broadcast_to(np.asarray(rgb(choice), np.uint8), (height, width, 3))
 
@@ -233,7 +264,9 @@ async def render_portrait(ctx: Context[PortraitParams]) -> Picture:
     """The person in anime over the chosen background, composed over the matte: three branches side by side."""
     p = ctx.params
     weight, person, background = await asyncio.gather(
-        matte_weight(ctx, p.model, feather=p.feather), anime_at_output(ctx, p.style, "person"), backdrop(ctx, p.background)
+        matte_weight(ctx, p.model, feather=p.feather),
+        anime_at_output(ctx, p.style, p.quality, "person"),
+        backdrop(ctx, p.background, p.quality),
     )
     start = time.perf_counter()
     # The mask as /v1/matte?output=mask returns it, so that the blend can be checked against the single effects.
@@ -247,7 +280,15 @@ FILTER_FAMILY = Family("filters", "filter")
 
 CATALOGUE = Catalogue(
     [
-        Effect("anime", "Photo to anime (AnimeGANv2)", AnimeParams, (ANIME_STAGE,), render_anime),
+        Effect(
+            "anime",
+            "Photo to anime (AnimeGANv2)",
+            AnimeParams,
+            (ANIME_STAGE,),
+            render_anime,
+            presets=ANIME_PRESETS,
+            max_side=ANIME_MAX_SIDE,
+        ),
         *(
             Effect(
                 f.name,
@@ -278,6 +319,7 @@ CATALOGUE = Catalogue(
             PortraitParams,
             (MATTING_STAGE, ANIME_STAGE, FILTER_STAGE),
             render_portrait,
+            max_side=ANIME_MAX_SIDE,
         ),
     ]
 )

@@ -15,6 +15,7 @@ import torch
 from core.device import Placement, default_threads, use_threads
 from core.errors import WEIGHTS_INSTALL_HINT, InvalidImage, InvalidParameter, ToonError, WeightsMissing
 from core.settings import Settings
+from core.tiles import MAX_WORKING_SIDE
 from models.names import UnknownName
 from models.registry import Registry, WeightsEntry
 from models.weights import LoadedModel, WeightsNotFound, load_weights, random_weights
@@ -23,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 BUCKET = 32
 """Working sizes that keep their aspect round up to multiples of this, so photos of similar aspect share a forward pass."""
-MAX_WORKING_SIDE = 2048
 
 ModelItem = tuple[np.ndarray, str]
 """(RGB uint8 HWC at the model's working size, model name)."""

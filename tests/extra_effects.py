@@ -24,7 +24,7 @@ class SketchedAnimeParams(Params):
 
 async def render_sketched_anime(ctx: Context[SketchedAnimeParams]) -> Picture:
     """The photo in anime, then drawn in pencil: two stages, one after the other."""
-    styled = await anime_at_output(ctx, ctx.params.style, "anime")
+    styled = await anime_at_output(ctx, ctx.params.style, "full", "anime")
     start = time.perf_counter()
     (sketch,) = await ctx.stages.filters(styled, [("pencil_sketch", SketchParams(sigma_s=ctx.params.sigma_s))])
     ctx.timings.add("pencil_sketch", start)

@@ -56,3 +56,9 @@ def assert_blend(portrait: np.ndarray, mask: np.ndarray, person: np.ndarray, bac
 def decode_mask(mask: np.ndarray) -> np.ndarray:
     """A mask decoded as RGB (three equal channels) or gray, as gray HW."""
     return mask[:, :, 0] if mask.ndim == 3 else mask
+
+
+def psnr(reference: np.ndarray, other: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, in dB (inf where they are equal)."""
+    mse = float(np.mean((reference.astype(np.float64) - other.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))

@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 from ray import serve
 
+from core import imaging
 from core.device import choose_device
-from core.effects import CATALOGUE
+from core.effects import ANIME_MAX_SIDE, CATALOGUE
 from core.errors import InvalidImage
 from core.runner import ModelRunner
 from core.settings import Settings
@@ -25,7 +26,7 @@ from core.stages import ModelOutput
 from deployments.metrics import EXPORTED_PREFIX, PROXY_REFUSALS, REPLICA_METRICS
 from models.animegan import ANIME_WEIGHTS
 from tests.conftest import ALL_ENTRIES
-from tests.images import assert_blend, decode, encode, photo, pixels
+from tests.images import assert_blend, decode, encode, photo, pixels, psnr
 from tests.serving import deploy, exported, local_serve
 from toonserve.grafana import dashboard_text
 
@@ -158,19 +159,46 @@ def test_art_runs_all_four_filters(client: httpx.Client) -> None:
     assert {"decode", "pencil_sketch", "watercolor", "encode_watercolor"} <= set(server_timing(response))
 
 
-def test_concurrent_anime_requests_are_batched_and_answered_in_order(client: httpx.Client, settings: Settings) -> None:
+@pytest.fixture(scope="module")
+def paprika(settings: Settings) -> ModelRunner:
+    """The served paprika weights, run in this process."""
+    return ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
+
+
+def styled(runner: ModelRunner, image: np.ndarray) -> np.ndarray:
+    (outcome,) = runner.run([(image, "paprika")])
+    assert isinstance(outcome, tuple)
+    return outcome[0]
+
+
+def test_anime_is_drawn_at_the_output_size_unless_asked_fast(client: httpx.Client, paprika: ModelRunner) -> None:
+    sent = photo(1024, 683, seed=2)
+    full = client.post("/v1/anime?style=paprika&max_side=1024", content=encode(sent, "PNG"))
+    fast = client.post("/v1/anime?style=paprika&max_side=1024&quality=fast", content=encode(sent, "PNG"))
+    assert full.status_code == fast.status_code == 200
+    at_1024 = styled(paprika, sent)
+    at_512 = imaging.resize(styled(paprika, imaging.resize(sent, (512, 342))), (1024, 683))
+    assert psnr(at_1024, pixels(full.content)) >= 40.0
+    assert psnr(at_512, pixels(fast.content)) >= 40.0
+    assert psnr(at_1024, pixels(fast.content)) < psnr(at_1024, pixels(full.content))
+
+
+def test_anime_is_never_upscaled_past_what_it_draws(client: httpx.Client) -> None:
+    response = client.post(f"/v1/anime?max_side={ANIME_MAX_SIDE + 1}", content=encode(photo(32, 32), "PNG"))
+    assert_error(response, 422, "invalid_parameter")
+    assert str(ANIME_MAX_SIDE) in response.json()["error"]["message"]
+
+
+def test_concurrent_anime_requests_are_batched_and_answered_in_order(client: httpx.Client, paprika: ModelRunner) -> None:
     photos = [photo(128, 96, seed=seed) for seed in range(8)]
     with ThreadPoolExecutor(len(photos)) as pool:
         responses = list(pool.map(lambda p: client.post("/v1/anime?style=paprika", content=encode(p, "PNG")), photos))
     assert all(r.status_code == 200 for r in responses)
     batches = [int(re.search(r'batch=(\d+)"', server_timing(r)["anime"]).group(1)) for r in responses]  # type: ignore[union-attr]
     assert max(batches) > 1
-    reference = ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
     for sent, response in zip(photos, responses, strict=True):
-        (expected,) = reference.run([(sent, "paprika")])
-        assert isinstance(expected, tuple)
         received = np.asarray(decode(response.content).convert("RGB")).astype(int)
-        assert np.abs(received - expected[0].astype(int)).max() <= 2
+        assert np.abs(received - styled(paprika, sent).astype(int)).max() <= 2
 
 
 def test_a_client_on_16_connections_gets_no_503(client: httpx.Client) -> None:

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from core.art import FILTERS
-from core.catalogue import Catalogue, OutputParams, load_catalogue
-from core.effects import BACKDROPS, CATALOGUE, QUALITY_TIERS
+from core.catalogue import MAX_SIDE_LIMIT, Catalogue, OutputParams, load_catalogue
+from core.effects import ANIME_MAX_SIDE, BACKDROPS, CATALOGUE, QUALITY_TIERS
 from core.errors import InvalidParameter
 from core.runner import ModelState
 from core.stages import ANIME_STAGE, MATTING_STAGE, StageStates
@@ -54,6 +54,13 @@ def test_each_filter_has_the_three_quality_tiers(name: str) -> None:
     assert effect.preset_registry.names() == list(QUALITY_TIERS)
     sides = [effect.preset_registry.get(tier).sets["max_side"] for tier in QUALITY_TIERS]
     assert sides == sorted(sides, reverse=True)
+
+
+@pytest.mark.parametrize("effect", ["anime", "portrait"])
+def test_what_draws_anime_makes_nothing_longer_than_anime_draws(effect: str) -> None:
+    assert query(effect, max_side=ANIME_MAX_SIDE)[1].max_side == ANIME_MAX_SIDE
+    with pytest.raises(InvalidParameter, match=f"max_side: .*{ANIME_MAX_SIDE}"):
+        CATALOGUE.get(effect).parse({"max_side": ANIME_MAX_SIDE + 1})
 
 
 def test_matte_presets_cover_the_four_jobs() -> None:
@@ -146,8 +153,10 @@ def test_describe_lists_effects_families_parameters_presets_and_models() -> None
     assert anime["styles"]["paprika"] == {"available": True, "licence": ANIME_WEIGHTS.get("paprika").licence}
     assert anime["styles"]["celeba_distill"]["available"] is False
     assert anime["parameters"]["style"]["enum"] == ANIME_WEIGHTS.names()
-    assert anime["parameters"]["max_side"]["maximum"] == 4096
+    assert anime["parameters"]["max_side"]["maximum"] == ANIME_MAX_SIDE
+    assert anime["parameters"]["quality"]["enum"] == ["full", "fast"]
     oil = described["filters"]["oil_painting"]
+    assert oil["parameters"]["max_side"]["maximum"] == MAX_SIDE_LIMIT
     assert oil["parameters"]["size"] == {
         "default": 7,
         "description": "brush neighbourhood in pixels",
