@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -17,39 +16,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
-import psutil
-import ray
 import torch
-from ray import serve
 from rich.console import Console
 from rich.table import Table
 
-from bench import raw
-from bench.load import LoadResult, run_load
+from bench import raw, shapes
+from bench.load import LoadResult, run_load, workloads
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
+from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, max_replicas, replica_memory_mb, served
 from core.settings import Settings
+from deployments.batching import BatchConfig
+from deployments.model import machine_sized
 from models.weights import WeightsLocations
-from serve_app import AppArgs, build_app
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-CORES = os.cpu_count() or 1
-
-
-def workloads() -> dict[str, tuple[str, bytes]]:
-    """name -> (path and query, JPEG body): the same photos for toonserve and the baseline."""
-    landscape, _ = photo(1024, 768)
-    hd, _ = photo(1920, 1080)
-    square, _ = photo(512, 512)
-    return {
-        "anime": ("/v1/anime?max_side=512", jpeg(landscape)),
-        "art": ("/v1/art?max_side=1920", jpeg(hd)),
-        "matte_u2netp": ("/v1/matte?model=u2netp&max_side=320", jpeg(square)),
-        "matte_u2net_human_seg": ("/v1/matte?model=u2net_human_seg&max_side=320", jpeg(square)),
-    }
 
 
 def levels(name: str, quick: bool) -> list[tuple[int, int]]:
@@ -61,42 +45,44 @@ def levels(name: str, quick: bool) -> list[tuple[int, int]]:
 Runs = dict[str, list[LoadResult]]
 
 
-def drive(base_url: str, quick: bool) -> Runs:
+CpuUse = dict[str, dict[str, float]]
+"""workload and concurrency -> role -> CPU seconds per image (bench.service.role)."""
+
+
+def drive(base_url: str, quick: bool, replicas: dict[str, int] | None = None) -> tuple[Runs, CpuUse]:
+    """Each workload at each level; with `replicas` (deployment -> the most it may run), each level
+    is first driven until its deployment runs as many replicas as the level can keep busy."""
     results: Runs = {}
-    for name, (path, body) in workloads().items():
-        run_load(base_url + path, body, 1, 2)  # warm-up
+    cpu: CpuUse = {}
+    for name, workload in workloads().items():
+        url = base_url + workload.path
+        run_load(url, workload.body, 1, 2)  # warm-up
         results[name] = []
         for concurrency, requests in levels(name, quick):
-            outcome = run_load(base_url + path, body, concurrency, requests)
+            if replicas is not None and concurrency > 1:
+                grow(url, workload.body, concurrency, workload.deployment, min(concurrency, replicas[workload.deployment]))
+            before = cpu_seconds()
+            outcome = run_load(url, workload.body, concurrency, requests)
+            cpu[f"{name} c{concurrency}"] = {k: v / max(1, outcome.ok) for k, v in cpu_by_role(before, cpu_seconds()).items()}
             results[name].append(outcome)
             print(f"  {name} c={concurrency}: {outcome.images_per_s:.2f} img/s, p50 {outcome.p50_ms:.0f} ms, {outcome.statuses}")
-    return results
+    return results, cpu
 
 
-def replica_memory_mb() -> dict[str, dict[str, float]]:
-    """RSS and USS of each replica process. RSS counts the object store's shared pages a replica
-    has mapped; USS is the memory that is the replica's alone."""
-    memory: dict[str, dict[str, float]] = {}
-    for process in psutil.process_iter(["cmdline"]):
-        command = " ".join(process.info["cmdline"] or [])
-        if "ServeReplica:toonserve:" not in command:
-            continue
-        name = command.split("ServeReplica:toonserve:")[1].split()[0]
-        info = process.memory_full_info()
-        memory[f"{name} (pid {process.pid})"] = {"rss": info.rss / 2**20, "uss": info.uss / 2**20}
-    return memory
+ANIME_SIZES = [("full", 512), ("full", 1024), ("full", 2048), ("fast", 1024), ("fast", 2048)]
 
 
-@contextmanager
-def served(settings: Settings, port: int) -> Iterator[str]:
-    ray.init(num_cpus=CORES, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-    try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_app(AppArgs(settings=settings)), name="toonserve", route_prefix="/")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+def anime_sizes(base_url: str, quick: bool) -> list[dict[str, Any]]:
+    """Anime's cost per output size: p50 at concurrency 1 of a 2048x1536 photo drawn at each long side."""
+    body = jpeg(photo(2048, 1536)[0])
+    found = []
+    for quality, side in ANIME_SIZES[:2] if quick else ANIME_SIZES:
+        url = f"{base_url}/v1/anime?max_side={side}&quality={quality}"
+        run_load(url, body, 1, 1)  # warm-up
+        outcome = run_load(url, body, 1, 2 if quick else 3)
+        found.append({"quality": quality, "max_side": side, "p50_ms": outcome.p50_ms, "statuses": outcome.statuses})
+        print(f"  anime {quality} at {side}: p50 {outcome.p50_ms:.0f} ms, {outcome.statuses}", flush=True)
+    return found
 
 
 @contextmanager
@@ -123,8 +109,11 @@ class Report:
     machine: dict[str, str | int]
     raw: RawReport
     served: Runs = field(default_factory=dict)
+    served_cpu_s_per_image: CpuUse = field(default_factory=dict)
+    anime_sizes: list[dict[str, Any]] = field(default_factory=list)
     baseline: Runs = field(default_factory=dict)
     replica_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
+    shapes: dict[str, Any] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
 
     def at(self, side: Runs, workload: str, concurrency: int) -> LoadResult:
@@ -140,9 +129,23 @@ class Report:
         anime_c = max(c for c, _ in levels("anime", self.quick) if c <= 8)
         matte_c = max(c for c, _ in levels("matte", self.quick))
         served_anime = self.at(self.served, "anime", anime_c).images_per_s
+        shaped = {rate.model: rate for rate in self.raw.shaped}
         self.ratios = {
             f"anime c{anime_c}: served / baseline": served_anime / self.at(self.baseline, "anime", anime_c).images_per_s,
-            f"anime c{anime_c}: served / raw ({variant}, 512x384, batch 1)": served_anime
+        }
+        for model, workload, concurrency in (
+            ("anime", "anime", anime_c),
+            ("u2netp", "matte_u2netp", matte_c),
+            ("u2net_human_seg", "matte_u2net_human_seg", matte_c),
+        ):
+            if model in shaped:
+                rate = shaped[model]
+                self.ratios[
+                    f"{workload} c{concurrency}: served / raw in the served shape "
+                    f"({rate.processes} processes x {rate.threads} thread, bf16-cl, {rate.width}x{rate.height}, batch 1)"
+                ] = self.at(self.served, workload, concurrency).images_per_s / rate.images_per_s
+        self.ratios |= {
+            f"anime c{anime_c}: served / raw in one process on every core ({variant}, 512x384, batch 1)": served_anime
             / self.raw.rate("anime", (512, 384), variant),
             "art c4: served / baseline throughput": self.at(self.served, "art", 4).images_per_s
             / self.at(self.baseline, "art", 4).images_per_s,
@@ -151,9 +154,30 @@ class Report:
         }
         for model in ("u2netp", "u2net_human_seg"):
             served_matte = self.at(self.served, f"matte_{model}", matte_c).images_per_s
-            self.ratios[f"matte {model} c{matte_c}: served / raw ({variant}, batch 1)"] = served_matte / self.raw.rate(
-                model, (320, 320), variant
+            self.ratios[f"matte {model} c{matte_c}: served / raw in one process on every core ({variant}, batch 1)"] = (
+                served_matte / self.raw.rate(model, (320, 320), variant)
             )
+
+
+def print_cpu(console: Console, cpu: CpuUse) -> None:
+    """Where the CPU went at each model workload's busiest level: seconds per image by process."""
+    busiest: dict[str, str] = {}
+    for level in cpu:
+        name, concurrency = level.rsplit(" c", 1)
+        if name != "art" and int(concurrency) > int(busiest.get(name, "0")):
+            busiest[name] = concurrency
+    levels_shown = [f"{name} c{c}" for name, c in busiest.items()]
+    roles = sorted(
+        {role for level in levels_shown for role in cpu[level]}, key=lambda r: -sum(cpu[lv].get(r, 0) for lv in levels_shown)
+    )
+    table = Table(title="served: CPU seconds per image, by process")
+    table.add_column("process")
+    for level in levels_shown:
+        table.add_column(level, justify="right")
+    for role in roles:
+        table.add_row(role, *(f"{cpu[level].get(role, 0.0):.3f}" for level in levels_shown))
+    table.add_row("all", *(f"{sum(cpu[level].values()):.3f}" for level in levels_shown))
+    console.print(table)
 
 
 def print_report(report: Report) -> None:
@@ -203,6 +227,15 @@ def print_report(report: Report) -> None:
     for name, value in report.ratios.items():
         summary.add_row(name, f"{value:.2f}")
     console.print(summary)
+    print_cpu(console, report.served_cpu_s_per_image)
+    sizes = Table(title="anime per output size (a 2048x1536 photo), concurrency 1")
+    for column in ("quality", "max_side", "p50 ms"):
+        sizes.add_column(column, justify="right")
+    for row in report.anime_sizes:
+        sizes.add_row(row["quality"], str(row["max_side"]), f"{row['p50_ms']:.0f}")
+    console.print(sizes)
+    if report.shapes:
+        shapes.print_shapes(report.shapes)
     memory = ", ".join(f"{name}: RSS {m['rss']:.0f} / USS {m['uss']:.0f}" for name, m in report.replica_memory_mb.items())
     console.print(f"replica memory after the served run, MB: {memory}")
 
@@ -210,16 +243,16 @@ def print_report(report: Report) -> None:
 def soak(settings: Settings, port: int, seconds: float) -> Path:
     """A steady mixed load for `seconds`; each replica's memory at the start and at the end."""
     with served(settings, port) as url:
-        for path, body in workloads().values():
-            run_load(url + path, body, 1, 2)
+        for workload in workloads().values():
+            run_load(url + workload.path, workload.body, 1, 2)
         start_memory = replica_memory_mb()
         statuses: dict[str, int] = {}
         series: list[dict[str, float]] = []
         deadline = time.monotonic() + seconds
         rounds = 0
         while time.monotonic() < deadline:
-            for path, body in workloads().values():
-                outcome = run_load(url + path, body, 4, 8)
+            for workload in workloads().values():
+                outcome = run_load(url + workload.path, workload.body, 4, 8)
                 for status, count in outcome.statuses.items():
                     statuses[status] = statuses.get(status, 0) + count
             rounds += 1
@@ -278,15 +311,20 @@ def main() -> None:
             quick=args.quick,
             threads=CORES,
             compiled=settings.compile_models,
+            shape=(CORES, BatchConfig().threads),
         ),
     )
-    print("served: toonserve on a local Ray")
-    with served(settings, args.port) as url:
-        report.served = drive(url, args.quick)
+    print("served: toonserve on a local Ray, its model deployments sized to this machine as `toonserve serve` does")
+    with served(settings, args.port, machine_sized(CORES)) as url:
+        report.served, report.served_cpu_s_per_image = drive(url, args.quick, max_replicas())
+        report.anime_sizes = anime_sizes(url, args.quick)
         report.replica_memory_mb = replica_memory_mb()
     print("baseline: Flask + multiprocessing.Pool")
     with baseline(args.port + 1) as url:
-        report.baseline = drive(url, args.quick)
+        report.baseline, _ = drive(url, args.quick)
+    if not args.quick:
+        print("replica shapes: toonserve again, once per shape")
+        report.shapes = shapes.compare(settings, args.port)
     report.compute_ratios()
     path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))

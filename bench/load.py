@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 
+from bench.photos import jpeg, photo
+from core.stages import ANIME_STAGE, FILTER_STAGE, MATTING_STAGE
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -51,3 +54,27 @@ async def _load(url: str, body: bytes, concurrency: int, requests: int, timeout_
 
 def run_load(url: str, body: bytes, concurrency: int, requests: int, timeout_s: float = 300.0) -> LoadResult:
     return asyncio.run(_load(url, body, concurrency, requests, timeout_s))
+
+
+@dataclass(frozen=True)
+class Workload:
+    path: str
+    """Path and query."""
+    body: bytes
+    """A JPEG."""
+    deployment: str
+    """The deployment whose replicas do its heavy work."""
+
+
+def workloads() -> dict[str, Workload]:
+    """The same photos for toonserve and the baseline."""
+    landscape, _ = photo(1024, 768)
+    hd, _ = photo(1920, 1080)
+    square, _ = photo(512, 512)
+    anime, matting, filters = ANIME_STAGE.deployment, MATTING_STAGE.deployment, FILTER_STAGE.deployment
+    return {
+        "anime": Workload("/v1/anime?max_side=512", jpeg(landscape), anime),
+        "art": Workload("/v1/art?max_side=1920", jpeg(hd), filters),
+        "matte_u2netp": Workload("/v1/matte?model=u2netp&max_side=320", jpeg(square), matting),
+        "matte_u2net_human_seg": Workload("/v1/matte?model=u2net_human_seg&max_side=320", jpeg(square), matting),
+    }

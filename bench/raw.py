@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +50,19 @@ class RawResult:
 
 
 @dataclass(frozen=True)
+class ShapedRate:
+    """A model run the way the served replicas run it: `processes` processes at once, each with `threads` threads."""
+
+    model: str
+    width: int
+    height: int
+    processes: int
+    threads: int
+    images_per_s: float
+    """Summed over the processes."""
+
+
+@dataclass(frozen=True)
 class RawReport:
     peak_gflops: dict[str, float]
     weights: dict[str, str]
@@ -57,6 +70,7 @@ class RawReport:
     filters_1920x1080_ms: dict[str, float]
     allocator: dict[str, str]
     """The environment the models ran under."""
+    shaped: list[ShapedRate] = field(default_factory=list)
 
     def rate(self, model: str, size: tuple[int, int], variant: str) -> float:
         """images/s at batch 1."""
@@ -188,8 +202,63 @@ def filters_ms(repeats: int) -> dict[str, float]:
     return filters
 
 
-def measure(locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool) -> RawReport:
-    """The models in a child process under MODEL_ALLOCATOR, then the filters here."""
+SHAPED_MODELS = {
+    "anime": (ANIME_WEIGHTS.default, (512, 384)),
+    "u2netp": ("u2netp", None),
+    "u2net_human_seg": ("u2net_human_seg", None),
+}
+"""The models the served ratios use: name -> (weights, size; None for the weights' own working size)."""
+
+
+def _entry(model: str) -> WeightsEntry:
+    weights = SHAPED_MODELS[model][0]
+    return ANIME_WEIGHTS.get(weights) if weights in ANIME_WEIGHTS else U2NET_WEIGHTS.get(weights)
+
+
+def shaped_rate(locations: WeightsLocations, model: str, processes: int, threads: int, seconds: float) -> ShapedRate:
+    """`processes` children at once, each timing bf16 channels_last batch-1 forwards for `seconds`
+    after a common start, under MODEL_ALLOCATOR: the served replicas' shape without the serving."""
+    entry = _entry(model)
+    width, height = SHAPED_MODELS[model][1] or entry.transforms.working_size((1, 1))
+    start_at = time.time() + 30.0  # every child loaded and warmed up by then
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = [Path(scratch) / f"{i}.json" for i in range(processes)]
+        command = [sys.executable, "-m", "bench.raw", "--threads", str(threads), "--shaped", model]
+        command += ["--start-at", str(start_at), "--seconds", str(seconds)]
+        if locations.weights_dir is not None:
+            command += ["--weights-dir", str(locations.weights_dir)]
+        children = [subprocess.Popen([*command, "--out", str(out)], env={**os.environ, **MODEL_ALLOCATOR}) for out in outputs]
+        for child in children:
+            if child.wait() != 0:
+                raise RuntimeError(f"bench.raw --shaped {model} failed")
+        rate = sum(json.loads(out.read_text())["images_per_s"] for out in outputs)
+    return ShapedRate(model, width, height, processes, threads, rate)
+
+
+def _shaped_child(locations: WeightsLocations, model: str, threads: int, start_at: float, seconds: float) -> float:
+    torch.set_num_threads(threads)
+    entry = _entry(model)
+    module, _ = load_or_seed(entry, locations)
+    width, height = SHAPED_MODELS[model][1] or entry.transforms.working_size((1, 1))
+    image, _ = photo(width, height)
+    x = entry.transforms.to_input(torch.from_numpy(image.copy())[None]).contiguous(memory_format=torch.channels_last)
+    module = prepared(module, "bf16-cl")
+    done = 0
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        module(x)
+        time.sleep(max(0.0, start_at - time.time()))
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            module(x)
+            done += 1
+    return done / (time.perf_counter() - start)
+
+
+def measure(
+    locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool, shape: tuple[int, int] | None = None
+) -> RawReport:
+    """The models in a child process under MODEL_ALLOCATOR, then the filters here; with `shape`
+    (processes, threads), each served model run that way too (shaped_rate)."""
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "raw.json"
         command = [sys.executable, "-m", "bench.raw", "--out", str(output), "--threads", str(threads)]
@@ -199,7 +268,8 @@ def measure(locations: WeightsLocations, *, quick: bool, threads: int, compiled:
         subprocess.run([*command, *options], env={**os.environ, **MODEL_ALLOCATOR}, check=True)
         found = json.loads(output.read_text())
     models = [RawResult(**m) for m in found["models"]]
-    return RawReport(found["peak_gflops"], found["weights"], models, filters_ms(1 if quick else 3), MODEL_ALLOCATOR)
+    shaped = [shaped_rate(locations, model, *shape, 8.0 if quick else 20.0) for model in SHAPED_MODELS] if shape else []
+    return RawReport(found["peak_gflops"], found["weights"], models, filters_ms(1 if quick else 3), MODEL_ALLOCATOR, shaped)
 
 
 def main() -> None:
@@ -209,8 +279,15 @@ def main() -> None:
     parser.add_argument("--weights-dir", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compiled", action="store_true")
+    parser.add_argument("--shaped", choices=list(SHAPED_MODELS), help="one child of shaped_rate")
+    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     locations = WeightsLocations(weights_dir=args.weights_dir)
+    if args.shaped:
+        rate = _shaped_child(locations, args.shaped, args.threads, args.start_at, args.seconds)
+        args.out.write_text(json.dumps({"images_per_s": rate}))
+        return
     report = run_models(locations, quick=args.quick, threads=args.threads, compiled=args.compiled)
     args.out.write_text(json.dumps(asdict(report)))
 

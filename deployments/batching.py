@@ -14,10 +14,11 @@ class BatchConfig(BaseModel):
     max_batch_size: int = Field(4, ge=1, le=64)
     batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=5.0)
     threads: int = Field(
-        0,
+        1,
         ge=0,
         le=256,
-        description="torch threads of the forward thread; 0: the replica's whole CPUs, or every core for a fraction",
+        description="torch threads of the forward thread; 1 runs no OpenMP parallel regions, and more replicas "
+        "use more cores; 0: the replica's whole CPUs, or every core for a fraction",
     )
     forward_batch: int = Field(0, ge=0, le=256, description="images per forward pass; 0: 1 on CPU, the whole batch on GPU")
 

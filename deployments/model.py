@@ -17,12 +17,27 @@ from core.errors import ToonError
 from core.memory import MODEL_ALLOCATOR
 from core.runner import ModelItem, ModelRunner, ModelState, Outcome
 from core.settings import Settings
-from core.stages import STAGES, ModelOutput, ModelStage
+from core.stages import STAGES, ModelOutput, ModelStage, model_stages
 from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
 from deployments.metrics import model_metrics
 from deployments.scaling import REPLACE_FIRST, bursty
 
-MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
+# A logical share small enough that both model deployments reach one replica per core beside the
+# others on a 2-core machine's local Ray; the one torch thread is what holds a replica to one core.
+MODEL_ACTOR = {"num_cpus": 0.2, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
+LOCAL_MODEL_REPLICAS = 2
+"""The most model replicas per deployment in the generated local config; `toonserve serve` raises it
+to the machine's cores (machine_sized)."""
+
+
+def model_scaling(min_replicas: int, max_replicas: int) -> dict[str, Any]:
+    """A replica runs one forward at a time on one core: a second request waiting means another core could take it."""
+    return bursty(min_replicas, max_replicas, 1)
+
+
+def machine_sized(cores: int) -> dict[str, dict[str, Any]]:
+    """Deployment options that let each model deployment grow to one replica per core."""
+    return {stage.deployment: {"autoscaling_config": model_scaling(1, cores)} for stage in model_stages()}
 
 
 @serve.deployment(
@@ -30,9 +45,9 @@ MODEL_ACTOR = {"num_cpus": 0.3, "runtime_env": {"env_vars": MODEL_ALLOCATOR}}
     # Queues bound latency, not only memory: past them a fast 503 with Retry-After (docs/performance.md).
     max_ongoing_requests=8,
     max_queued_requests=16,
-    # One replica locally: it runs on every core already, and a second on the same cores only
-    # oversubscribes them. The cluster configs scale it out across nodes.
-    autoscaling_config=bursty(1, 1, 4),
+    # Replicas of one torch thread, as many as cores: on one machine that serves more than one replica
+    # on every core, at the same latency for a single request (docs/performance.md, replica shapes).
+    autoscaling_config=model_scaling(1, LOCAL_MODEL_REPLICAS),
     user_config=BatchConfig().model_dump(),
     health_check_period_s=10,
     max_surge_percent=REPLACE_FIRST,
@@ -85,7 +100,7 @@ class BatchedModel:
 
 
 STAGE_OPTIONS: dict[str, dict[str, Any]] = {
-    "Matting": {"max_ongoing_requests": 16, "ray_actor_options": {**MODEL_ACTOR, "num_cpus": 0.25}},
+    "Matting": {"max_ongoing_requests": 16},
 }
 """Per-stage departures from BatchedModel's defaults, by deployment name."""
 

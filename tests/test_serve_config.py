@@ -12,7 +12,15 @@ from ray.serve.schema import ServeDeploySchema
 from core.memory import MODEL_ALLOCATOR
 from core.settings import Settings
 from deployments.proxy import PROXY_ENV
-from toonserve.serve_configs import CPU_WORKER_RESOURCE, DEPLOY, MODEL_DEPLOYMENTS, ROOT, cpu_deployments, generated_files
+from toonserve.serve_configs import (
+    CPU_WORKER_RESOURCE,
+    DEPLOY,
+    MODEL_DEPLOYMENTS,
+    ROOT,
+    cpu_deployments,
+    generated_files,
+    sized_to_machine,
+)
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
 DEPLOYMENT_NAMES = {"Ingress", "Compositor", "AnimeGAN", "ArtFilters", "Matting"}
@@ -39,11 +47,23 @@ def test_serve_configs_validate_and_autoscale_for_bursts(path: str) -> None:
     assert set(deployments(config)) == DEPLOYMENT_NAMES
     for name, deployment in deployments(config).items():
         scaling = deployment["autoscaling_config"]
-        # Locally the model replicas use every core already: one each (deployments/anime.py).
-        local_model = path == "serve_config.yaml" and name in MODEL_DEPLOYMENTS
-        assert scaling["min_replicas"] < scaling["max_replicas"] or local_model, name
+        assert scaling["min_replicas"] < scaling["max_replicas"], name
         assert scaling["upscale_delay_s"] < scaling["downscale_delay_s"], name
         assert scaling["look_back_period_s"] <= 10, name
+
+
+@pytest.mark.parametrize("cores", [1, 2, 16])
+def test_a_local_run_lets_each_model_deployment_grow_to_one_replica_per_core(cores: int) -> None:
+    config = load("serve_config.yaml")
+    sized = sized_to_machine(config, cores)
+    ServeDeploySchema.model_validate(sized)
+    for name, deployment in deployments(sized).items():
+        if name in MODEL_DEPLOYMENTS:
+            assert deployment["autoscaling_config"]["min_replicas"] == 1
+            assert deployment["autoscaling_config"]["max_replicas"] == cores
+            assert deployment["user_config"]["threads"] == 1
+        else:
+            assert deployment == deployments(config)[name]
 
 
 def test_local_config_listens_on_loopback_only() -> None:

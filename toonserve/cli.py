@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -122,6 +123,24 @@ def run_keys(name: str) -> int:
     return 0
 
 
+def run_serve(config_path: str, model_replicas: int | None) -> int:
+    """`serve run` on a copy of the config sized to this machine; it never returns."""
+    # Here, not at the top: the other commands start without loading torch and Ray.
+    import yaml
+
+    from core.device import available_cores
+    from toonserve.serve_configs import sized_to_machine
+
+    replicas = model_replicas or available_cores()
+    config = sized_to_machine(yaml.safe_load(Path(config_path).read_text()), replicas)
+    descriptor, sized = tempfile.mkstemp(prefix="toonserve-", suffix=".yaml")
+    with os.fdopen(descriptor, "w") as file:
+        yaml.safe_dump(config, file, sort_keys=False)
+    print(f"toonserve: AnimeGAN and Matting each grow to {replicas} replicas of one torch thread", flush=True)
+    serve = Path(sys.executable).parent / "serve"
+    os.execve(serve, [str(serve), "run", sized], {**os.environ, **LOCAL_ENV})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toonserve")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("--check", action="store_true", help="report only; download nothing")
     serving = commands.add_parser("serve", help="serve on a local Ray that listens on loopback only (what `make run` runs)")
     serving.add_argument("config", nargs="?", default="serve_config.yaml", help="the Serve config (default serve_config.yaml)")
+    serving.add_argument(
+        "--model-replicas",
+        type=int,
+        help="the most replicas AnimeGAN and Matting each grow to (default: this machine's cores)",
+    )
     commands.add_parser(
         "build-config", help="write the local and cluster Serve configs, the KubeRay manifest and the Grafana dashboard"
     )
@@ -166,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         maintain.weights(check=True)
-        serve = Path(sys.executable).parent / "serve"
-        os.execve(serve, [str(serve), "run", args.config], {**os.environ, **LOCAL_ENV})
+        return run_serve(args.config, args.model_replicas)
     if args.command == "build-config":
         return maintain.write(maintain.generated_files())
     if args.command == "build-docs":

@@ -28,6 +28,7 @@ import yaml
 
 from core.settings import env_name
 from core.stages import model_stages
+from deployments.model import machine_sized
 from deployments.proxy import PROXY_ENV
 from toonserve.grafana import DASHBOARD, dashboard_text
 
@@ -59,7 +60,8 @@ CLUSTER_CPU: dict[str, dict[str, Any]] = {
         "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
     },
     "ArtFilters": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
-    "AnimeGAN": {"num_cpus": 2, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 2}},
+    # Model replicas of one CPU and one torch thread: more of them, not more threads, use more cores.
+    "AnimeGAN": {"num_cpus": 1, "autoscaling": {"min_replicas": 1, "max_replicas": 64, "target_ongoing_requests": 2}},
     "Matting": {"num_cpus": 1, "autoscaling": {"min_replicas": 1, "max_replicas": 32, "target_ongoing_requests": 4}},
 }
 DEFAULT_CPU_PROFILE: dict[str, Any] = {
@@ -181,6 +183,18 @@ def rayservice_text(built: dict[str, Any]) -> str:
         "deploy/Dockerfile's. Edit the template or toonserve/serve_configs.py, not this file.",
         manifest,
     )
+
+
+def sized_to_machine(config: dict[str, Any], model_replicas: int) -> dict[str, Any]:
+    """A local config whose model deployments may grow to `model_replicas` replicas (`toonserve serve`
+    passes this machine's cores): the committed config cannot know the machine it will run on."""
+    sized = copy.deepcopy(config)
+    options = machine_sized(model_replicas)
+    for application in sized["applications"]:
+        for deployment in application.get("deployments", []):
+            if deployment["name"] in options:
+                deployment.setdefault("autoscaling_config", {}).update(options[deployment["name"]]["autoscaling_config"])
+    return sized
 
 
 def generated_files() -> dict[Path, str]:
