@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from core import alpha, imaging, tiles
+from core import alpha, imaging
 from core.art import FILTERS, ArtFilter, FilterParams, parallel_groups
 from core.catalogue import (
     COLOUR_PATTERN,
@@ -55,7 +55,7 @@ ANIME_MAX_SIDE = 2048
 Quality = Literal["full", "fast"]
 QUALITY_FIELD: Any = Field(
     "full",
-    description="full: drawn at the output's size (in tiles past the tile side); fast: drawn at long side 512 "
+    description="full: drawn at the output's size (past the tile side, in tiles); fast: drawn at long side 512 "
     "and resized to the output, softer and quicker",
 )
 
@@ -72,26 +72,18 @@ ANIME_PRESETS = (
 
 
 async def anime_at_output(ctx: Context[Any], style: str, quality: Quality, stage_name: str) -> np.ndarray:
-    """The photo in `style`, at the output size; Server-Timing names it `stage_name`.
-
-    A working image longer than the tile side runs as tiles (core/tiles.py), sent side by side so
-    that the replicas share them."""
+    """The photo in `style`, at the output size; Server-Timing names it `stage_name`."""
     transforms = ANIME_WEIGHTS.get(style).transforms
     if quality == "fast" and max(ctx.photo.size) > transforms.side:
         working = await ctx.cpu(ctx.photo.at, transforms.working_size(ctx.photo.source_size))
     else:
         working = await ctx.cpu(lambda: ctx.photo.image)
     start = time.perf_counter()
-    height, width = working.shape[:2]
-    layout = tiles.plan(height, width, ctx.settings.tile_side)
-    styled = await asyncio.gather(*(ctx.stages.model(ANIME_STAGE.name, tile.crop(working), style) for tile in layout))
-    ctx.timings.add(
-        stage_name, start, f"batch={max(s.batch for s in styled)}" + (f" tiles={len(layout)}" if len(layout) > 1 else "")
-    )
-    image = styled[0].output if len(layout) == 1 else await ctx.cpu(tiles.blend, layout, [s.output for s in styled])
-    if (image.shape[1], image.shape[0]) == ctx.photo.size:
-        return image
-    return await ctx.cpu(imaging.resize, image, ctx.photo.size)
+    styled = await ctx.stages.model(ANIME_STAGE.name, working, style)
+    ctx.timings.add(stage_name, start, f"batch={styled.batch}")
+    if (working.shape[1], working.shape[0]) == ctx.photo.size:
+        return styled.output
+    return await ctx.cpu(imaging.resize, styled.output, ctx.photo.size)
 
 
 async def render_anime(ctx: Context[AnimeParams]) -> Picture:

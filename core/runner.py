@@ -12,12 +12,15 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from core import imaging, tiles
 from core.device import Placement, default_threads, use_threads
 from core.errors import WEIGHTS_INSTALL_HINT, InvalidImage, InvalidParameter, ToonError, WeightsMissing
 from core.settings import Settings
 from core.tiles import MAX_WORKING_SIDE
+from models import tiling
 from models.names import UnknownName
 from models.registry import Registry, WeightsEntry
+from models.transforms import fit_within
 from models.weights import LoadedModel, WeightsNotFound, load_weights, random_weights
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,7 @@ class ModelRunner:
             }
         self.forward_batch = placement.forward_batch
         self.threads = default_threads(placement.cpus)
+        self.tile_side = settings.tile_side
 
     def tune(self, forward_batch: int, threads: int) -> None:
         """0 means automatic: the placement's forward batch and default_threads."""
@@ -178,11 +182,36 @@ class ModelRunner:
 
     def _forward(self, key: GroupKey, items: list[ModelItem]) -> list[np.ndarray]:
         name, shape = key
+        images = [image for image, _ in items]
+        if max(shape) > self.tile_side:
+            return [self._tiled(name, image) for image in images]
+        return self._batch(name, self.compiled.get(name, self.loaded[name].module), images, shape)
+
+    def _batch(
+        self, name: str, forward: Callable[..., torch.Tensor], images: list[np.ndarray], shape: tuple[int, int]
+    ) -> list[np.ndarray]:
+        """The images padded to `shape` and run as one batch; each output cropped back to its image's size."""
         transforms = self.registry.get(name).transforms
-        forward = self.compiled.get(name, self.loaded[name].module)
-        batch = torch.from_numpy(np.stack([pad_to(image, shape) for image, _ in items])).to(torch.device(self.placement.device))
+        batch = torch.from_numpy(np.stack([pad_to(image, shape) for image in images])).to(torch.device(self.placement.device))
         with self.placement.inference():
             outputs = transforms.to_output(forward(transforms.to_input(batch))).cpu().numpy()
-        return [
-            np.ascontiguousarray(out[: image.shape[0], : image.shape[1]]) for out, (image, _) in zip(outputs, items, strict=True)
-        ]
+        return [np.ascontiguousarray(out[: image.shape[0], : image.shape[1]]) for out, image in zip(outputs, images, strict=True)]
+
+    def _tiled(self, name: str, image: np.ndarray) -> np.ndarray:
+        """One image past the tile side, in overlapping tiles one after another (core/tiles.py), each
+        normalised by the statistics of the whole image at about the tile side, and told its place
+        in the image (models/tiling.py)."""
+        module = self.loaded[name].module
+        height, width = image.shape[:2]
+        small = imaging.resize(image, fit_within((width, height), self.tile_side + tiles.OVERLAP))
+        with tiling.recording(module) as statistics:
+            self._batch(name, module, [small], bucket_shape(*small.shape[:2]))
+        layout = tiles.plan(height, width, self.tile_side, self.registry.get(name).transforms.stride)
+        whole = bucket_shape(height, width)
+        outputs = []
+        with tiling.applying(module, statistics):
+            for tile in layout:
+                part = tile.crop(image)
+                with tiling.as_tile(module, tiling.Placed((tile.rows.start, tile.columns.start), whole)):
+                    outputs.append(self._batch(name, module, [part], bucket_shape(*part.shape[:2]))[0])
+        return tiles.blend(layout, outputs)

@@ -2,8 +2,8 @@
 
 A forward pass's memory grows with its pixels (AnimeGAN in bf16: about 1.4 GB at 1024x768 and
 5 GB at 2048x1536, docs/performance.md), so a working image longer than the tile side runs as
-tiles that overlap their neighbours by OVERLAP pixels. Across each overlap the two tiles' weights
-ramp linearly, one down as the other comes up.
+tiles that overlap their neighbours by OVERLAP pixels (core/runner.py). Across each overlap the
+two tiles' weights ramp linearly, one down as the other comes up.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 
 MAX_WORKING_SIDE = 2048
 """The longest side one forward pass takes."""
-OVERLAP = 128
-"""Pixels neighbouring tiles share: each tile's edge effects (its reflection padding, its own
-normalisation statistics) fade out across them instead of meeting at a seam."""
+OVERLAP = 384
+"""Pixels neighbouring tiles share: what a tile's edge changes (its padding, what its convolutions
+cannot see beyond it) fades out across them instead of meeting at a seam."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Span:
     shared_after: int
 
     def weights(self) -> np.ndarray:
+        """1 where the tile is alone; across a stretch it shares, a linear ramp that sums to 1 with its neighbour's."""
         weight = np.ones(self.length, np.float32)
         if self.shared_before:
             weight[: self.shared_before] = (np.arange(self.shared_before, dtype=np.float32) + 0.5) / self.shared_before
@@ -41,17 +42,19 @@ class Span:
         return weight
 
 
-def spans(length: int, tile_side: int, overlap: int = OVERLAP) -> list[Span]:
+def spans(length: int, tile_side: int, stride: int = 1, overlap: int = OVERLAP) -> list[Span]:
     """The fewest spans whose parts outside the overlaps are at most `tile_side`, evenly spread,
-    each sharing `overlap` pixels (give or take rounding) with its neighbours."""
+    each sharing `overlap` pixels (give or take `stride`) with its neighbours. Each starts at a
+    multiple of `stride`, the model's downsampling: a tile shifted against the whole image's grid
+    would be sampled differently by its strided convolutions."""
     count = math.ceil(length / tile_side)
     if count == 1:
         return [Span(0, length, 0, 0)]
     span = min(length, math.ceil((length + (count - 1) * overlap) / count))
-    starts = [round(i * (length - span) / (count - 1)) for i in range(count)]
-    ends = [start + span for start in starts]
+    starts = [round(i * (length - span) / (count - 1) / stride) * stride for i in range(count)]
+    ends = [start + span for start in starts[:-1]] + [length]
     return [
-        Span(start, span, ends[i - 1] - start if i else 0, end - starts[i + 1] if i + 1 < count else 0)
+        Span(start, end - start, ends[i - 1] - start if i else 0, end - starts[i + 1] if i + 1 < count else 0)
         for i, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
 
@@ -70,9 +73,9 @@ class Tile:
         return self.rows.weights()[:, None] * self.columns.weights()[None, :]
 
 
-def plan(height: int, width: int, tile_side: int) -> list[Tile]:
+def plan(height: int, width: int, tile_side: int, stride: int = 1) -> list[Tile]:
     """The tiles that cover an image of that size, row by row; a single tile where it fits in one."""
-    return [Tile(rows, columns) for rows in spans(height, tile_side) for columns in spans(width, tile_side)]
+    return [Tile(rows, columns) for rows in spans(height, tile_side, stride) for columns in spans(width, tile_side, stride)]
 
 
 def blend(tiles: Sequence[Tile], outputs: Sequence[np.ndarray]) -> np.ndarray:

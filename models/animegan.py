@@ -6,6 +6,7 @@ checkpoint's keys, so renaming anything breaks `load_state_dict(strict=True)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.registry import Registry, WeightsEntry
+from models.tiling import TileAware
 from models.transforms import ImageTransforms
 
 
@@ -52,7 +54,7 @@ class InvertedResBlock(nn.Module):
         return x + out if self.use_res_connect else out
 
 
-class AnimeGenerator(nn.Module):
+class AnimeGenerator(TileAware):
     """Maps RGB in [-1, 1], NCHW, to RGB in [-1, 1]; H and W multiples of 4."""
 
     def __init__(self) -> None:
@@ -86,11 +88,30 @@ class AnimeGenerator(nn.Module):
         out = self.block_a(x)
         half_size = out.shape[-2:]
         out = self.block_c(self.block_b(out))
-        # The upstream default (align_corners=True, explicit sizes) keeps odd sizes exact.
-        out = F.interpolate(out, half_size, mode="bilinear", align_corners=True)
+        out = self._upsample(out, half_size, x.shape[-2:])
         out = self.block_d(out)
-        out = F.interpolate(out, x.shape[-2:], mode="bilinear", align_corners=True)
+        out = self._upsample(out, x.shape[-2:], x.shape[-2:])
         return self.out_layer(self.block_e(out))
+
+    def _upsample(self, x: torch.Tensor, size: Sequence[int], full: Sequence[int]) -> torch.Tensor:
+        """Bilinear, corners aligned (the upstream default, which keeps odd sizes exact). Corners
+        aligned scale by (source - 1) / (target - 1), which differs between a tile and its image:
+        a tile samples where the whole image would, or its features drift by pixels across it."""
+        if self.tile is None:
+            return F.interpolate(x, tuple(size), mode="bilinear", align_corners=True)
+        axes = []
+        for axis in (0, 1):
+            whole, offset = self.tile.size[axis], self.tile.offset[axis]
+            source, target = x.shape[2 + axis], size[axis]
+            source_scale, target_scale = source / full[axis], target / full[axis]
+            at = torch.arange(target, dtype=torch.float32, device=x.device) + offset * target_scale
+            sampled = at * (whole * source_scale - 1) / (whole * target_scale - 1) - offset * source_scale
+            axes.append(2 * sampled / max(1, source - 1) - 1)
+        rows, columns = torch.meshgrid(axes[0], axes[1], indexing="ij")
+        grid = torch.stack([columns, rows], dim=-1)[None].expand(x.shape[0], -1, -1, -1)
+        # In float32: a bfloat16 grid would place samples up to a pixel off.
+        sampled = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return sampled.to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ ANIME_WEIGHTS: Registry[WeightsEntry] = Registry(
             name=name,
             architecture="animeganv2_generator",
             build=AnimeGenerator,
-            transforms=AnimeTransforms(side=512),
+            transforms=AnimeTransforms(side=512, stride=4),
             filename=f"{name}.pt",
             url=f"{_BASE_URL}/{name}.pt",
             licence=ANIME_LICENCE,

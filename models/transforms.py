@@ -25,6 +25,8 @@ class ImageTransforms(ABC):
     """The long side the weights work at; with `square`, every input is side x side."""
     square: bool = False
     """Inputs are resized to side x side, the aspect not kept; otherwise any size up to `side` works."""
+    stride: int = 1
+    """How much the model downsamples: a tile of a larger image starts at a multiple of it (core/tiles.py)."""
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:

@@ -157,7 +157,8 @@ def seeded_init(module: ModuleT, seed: int) -> ModuleT:
                 tensor.copy_(1.0 + torch.randn(tensor.shape, generator=generator) * 0.1)
             else:
                 fan_in = max(1, tensor[0].numel()) if tensor.dim() > 1 else 1
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) / fan_in**0.5)
+                scale = 1.0 if tensor.dim() > 1 else 0.1
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * scale / fan_in**0.5)
     return module.eval()
 
 

@@ -16,7 +16,7 @@ from core.messages import Rendered
 from core.pipeline import Pipeline
 from core.settings import Settings
 from core.stages import LocalStages
-from tests.images import assert_blend, decode, encode, photo, pixels, psnr
+from tests.images import assert_blend, decode, encode, photo, pixels
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +84,3 @@ def test_portrait_names_each_branch_in_server_timing(pipeline: Pipeline) -> None
     assert names[0] == "decode"
     assert sorted(names[1:-2]) == ["background", "matte", "person"]
     assert names[-2:] == ["compose", "encode"]
-
-
-def test_anime_past_the_tile_side_is_drawn_in_tiles_without_seams(pipeline: Pipeline, weights_dir: Path) -> None:
-    settings = pipeline.settings.model_copy(update={"tile_side": 256})
-    data = encode(photo(600, 400, seed=4), "PNG")
-    with ThreadPoolExecutor(2) as executor:
-        tiled = render(Pipeline(settings, CATALOGUE, LocalStages(settings), executor), "anime", data, style="paprika")
-    whole = render(pipeline, "anime", data, style="paprika")
-    (entry,) = [t for t in tiled.timings if t.name == "anime"]
-    assert entry.desc is not None
-    assert "tiles=6" in entry.desc
-    assert psnr(picture(whole), picture(tiled)) >= 40.0

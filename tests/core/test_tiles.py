@@ -12,42 +12,59 @@ import pytest
 from core.device import choose_device
 from core.runner import ModelRunner
 from core.settings import Settings
-from core.tiles import OVERLAP, blend, plan, spans
+from core.tiles import MAX_WORKING_SIDE, OVERLAP, blend, plan, spans
 from models.animegan import ANIME_WEIGHTS
 from tests.images import photo, psnr
 
 
 @pytest.mark.parametrize("length", [1, 300, 1024, 1025, 2048, 2049, 3000, 4096])
-@pytest.mark.parametrize("tile_side", [256, 640, 1024])
-def test_spans_cover_the_length_fewest_and_overlapping(length: int, tile_side: int) -> None:
-    found = spans(length, tile_side)
+@pytest.mark.parametrize("stride", [1, 4])
+@pytest.mark.parametrize("tile_side", [2 * OVERLAP, 1024, 1500])
+def test_spans_cover_the_length_fewest_and_overlapping(length: int, tile_side: int, stride: int) -> None:
+    found = spans(length, tile_side, stride)
     assert len(found) == math.ceil(length / tile_side)
     assert found[0].start == 0
     assert found[-1].start + found[-1].length == length
     for before, after in itertools.pairwise(found):
         shared = before.start + before.length - after.start
-        assert abs(shared - OVERLAP) <= 1
+        assert abs(shared - OVERLAP) <= stride
         assert before.shared_after == after.shared_before == shared
-    assert all(span.length - span.shared_before - span.shared_after <= tile_side for span in found)
+    assert all(span.start % stride == 0 for span in found)
+    assert all(span.length - span.shared_before - span.shared_after <= tile_side + stride for span in found)
 
 
-@pytest.mark.parametrize(("height", "width"), [(480, 640), (700, 300), (257, 1100)])
+@pytest.mark.parametrize(("height", "width"), [(800, 1200), (1700, 300), (257, 2100)])
 def test_blending_unchanged_tiles_gives_the_image_back(height: int, width: int) -> None:
     image = photo(width, height)
-    layout = plan(height, width, 256)
+    layout = plan(height, width, 2 * OVERLAP, 4)
     assert len(layout) > 1
     assert np.array_equal(blend(layout, [tile.crop(image) for tile in layout]), image)
     matte = image[:, :, 0].astype(np.float32) / 255.0
     assert np.allclose(blend(layout, [tile.crop(matte) for tile in layout]), matte, atol=1e-6)
 
 
-def test_anime_in_tiles_matches_anime_whole(weights_dir: Path) -> None:
-    settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
-    runner = ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
-    image = photo(640, 480, seed=5)
-    layout = plan(480, 640, 256)
-    outcomes = runner.run([(image, "paprika")] + [(tile.crop(image), "paprika") for tile in layout])
-    assert all(isinstance(outcome, tuple) for outcome in outcomes)
-    whole, *parts = (outcome[0] for outcome in outcomes if isinstance(outcome, tuple))
-    assert len(layout) == 6
-    assert psnr(whole, blend(layout, parts)) >= 40.0
+def anime_runner(weights_dir: Path, tile_side: int) -> ModelRunner:
+    settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False, tile_side=tile_side)
+    return ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
+
+
+def styled(runner: ModelRunner, image: np.ndarray) -> np.ndarray:
+    (outcome,) = runner.run([(image, "paprika")])
+    assert isinstance(outcome, tuple)
+    return outcome[0]
+
+
+def test_anime_past_the_tile_side_matches_anime_drawn_whole(weights_dir: Path) -> None:
+    image = photo(1200, 800, seed=5)
+    tiled = anime_runner(weights_dir, 2 * OVERLAP)
+    assert len(plan(800, 1200, tiled.tile_side)) == 4
+    whole = styled(anime_runner(weights_dir, MAX_WORKING_SIDE), image)
+    assert psnr(whole, styled(tiled, image)) >= 40.0
+
+
+def test_tiles_normalised_on_their_own_would_show_seams(weights_dir: Path) -> None:
+    """What the shared statistics are for: the same tiles, each normalised by its own statistics."""
+    runner = anime_runner(weights_dir, MAX_WORKING_SIDE)
+    image = photo(1200, 800, seed=5)
+    layout = plan(800, 1200, 2 * OVERLAP, ANIME_WEIGHTS.get("paprika").transforms.stride)
+    assert psnr(styled(runner, image), blend(layout, [styled(runner, tile.crop(image)) for tile in layout])) < 40.0
