@@ -288,6 +288,7 @@ def main() -> None:
     parser.add_argument(
         "--soak", type=float, metavar="SECONDS", help="only a steady mixed load this long, reporting replica memory"
     )
+    parser.add_argument("--skip-shapes", action="store_true", help="leave out the replica shapes (python -m bench.shapes)")
     args = parser.parse_args()
     settings = Settings()
     if settings.weights_dir is None:
@@ -322,7 +323,7 @@ def main() -> None:
     print("baseline: Flask + multiprocessing.Pool")
     with baseline(args.port + 1) as url:
         report.baseline, _ = drive(url, args.quick)
-    if not args.quick:
+    if not (args.quick or args.skip_shapes):
         print("replica shapes: toonserve again, once per shape")
         report.shapes = shapes.compare(settings, args.port)
     report.compute_ratios()

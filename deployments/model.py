@@ -31,8 +31,10 @@ to the machine's cores (machine_sized)."""
 
 
 def model_scaling(min_replicas: int, max_replicas: int) -> dict[str, Any]:
-    """A replica runs one forward at a time on one core: a second request waiting means another core could take it."""
-    return bursty(min_replicas, max_replicas, 1)
+    """A replica runs one forward at a time on one core. Two requests in flight each, on average,
+    before another starts: a start costs seconds of CPU (its models loaded and warmed up), which at
+    one each a moment's overlap of two requests would spend."""
+    return bursty(min_replicas, max_replicas, 2)
 
 
 def machine_sized(cores: int) -> dict[str, dict[str, Any]]:

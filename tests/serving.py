@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -64,8 +65,15 @@ def exported(names: set[str], limit_s: float = 90) -> dict[str, list[Sample]]:
         time.sleep(2)
 
 
-def deploy(settings: Settings, name: str, route_prefix: str, catalogue: str = DEFAULT_CATALOGUE) -> None:
-    serve.run(build_app(AppArgs(settings=settings, catalogue=catalogue)), name=name, route_prefix=route_prefix)
+def deploy(
+    settings: Settings,
+    name: str,
+    route_prefix: str,
+    catalogue: str = DEFAULT_CATALOGUE,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    app = build_app(AppArgs(settings=settings, catalogue=catalogue, options=options or {}))
+    serve.run(app, name=name, route_prefix=route_prefix)
 
 
 @contextmanager
