@@ -210,16 +210,17 @@ SHAPED_MODELS = {
 """The models the served ratios use: name -> (weights, size; None for the weights' own working size)."""
 
 
-def _entry(model: str) -> WeightsEntry:
-    weights = SHAPED_MODELS[model][0]
-    return ANIME_WEIGHTS.get(weights) if weights in ANIME_WEIGHTS else U2NET_WEIGHTS.get(weights)
+def _shaped(model: str) -> tuple[WeightsEntry, tuple[int, int]]:
+    """A SHAPED_MODELS entry's weights and (width, height)."""
+    weights, size = SHAPED_MODELS[model]
+    entry = ANIME_WEIGHTS.get(weights) if weights in ANIME_WEIGHTS else U2NET_WEIGHTS.get(weights)
+    return entry, size or entry.transforms.working_size((1, 1))
 
 
 def shaped_rate(locations: WeightsLocations, model: str, processes: int, threads: int, seconds: float) -> ShapedRate:
     """`processes` children at once, each timing bf16 channels_last batch-1 forwards for `seconds`
     after a common start, under MODEL_ALLOCATOR: the served replicas' shape without the serving."""
-    entry = _entry(model)
-    width, height = SHAPED_MODELS[model][1] or entry.transforms.working_size((1, 1))
+    _, (width, height) = _shaped(model)
     start_at = time.time() + 30.0  # every child loaded and warmed up by then
     with tempfile.TemporaryDirectory() as scratch:
         outputs = [Path(scratch) / f"{i}.json" for i in range(processes)]
@@ -237,9 +238,8 @@ def shaped_rate(locations: WeightsLocations, model: str, processes: int, threads
 
 def _shaped_child(locations: WeightsLocations, model: str, threads: int, start_at: float, seconds: float) -> float:
     torch.set_num_threads(threads)
-    entry = _entry(model)
+    entry, (width, height) = _shaped(model)
     module, _ = load_or_seed(entry, locations)
-    width, height = SHAPED_MODELS[model][1] or entry.transforms.working_size((1, 1))
     image, _ = photo(width, height)
     x = entry.transforms.to_input(torch.from_numpy(image.copy())[None]).contiguous(memory_format=torch.channels_last)
     module = prepared(module, "bf16-cl")

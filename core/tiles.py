@@ -64,9 +64,14 @@ class Tile:
     rows: Span
     columns: Span
 
-    def crop(self, image: np.ndarray) -> np.ndarray:
+    @property
+    def region(self) -> tuple[slice, slice]:
+        """Its rows and columns in the image, for indexing."""
         rows, columns = self.rows, self.columns
-        return np.ascontiguousarray(image[rows.start : rows.start + rows.length, columns.start : columns.start + columns.length])
+        return slice(rows.start, rows.start + rows.length), slice(columns.start, columns.start + columns.length)
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(image[self.region])
 
     def weights(self) -> np.ndarray:
         """HW float32: this tile's share of each of its pixels."""
@@ -86,12 +91,8 @@ def blend(tiles: Sequence[Tile], outputs: Sequence[np.ndarray]) -> np.ndarray:
     weights = np.zeros((height, width), np.float32)
     for tile, output in zip(tiles, outputs, strict=True):
         weight = tile.weights()
-        where = (
-            slice(tile.rows.start, tile.rows.start + tile.rows.length),
-            slice(tile.columns.start, tile.columns.start + tile.columns.length),
-        )
-        total[where] += output * (weight[:, :, None] if output.ndim == 3 else weight)
-        weights[where] += weight
+        total[tile.region] += output * (weight[:, :, None] if output.ndim == 3 else weight)
+        weights[tile.region] += weight
     total /= weights[:, :, None] if total.ndim == 3 else weights
     if np.issubdtype(outputs[0].dtype, np.integer):
         limits = np.iinfo(outputs[0].dtype)

@@ -28,7 +28,6 @@ import yaml
 
 from core.settings import env_name
 from core.stages import model_stages
-from deployments.model import machine_sized
 from deployments.proxy import PROXY_ENV
 from toonserve.grafana import DASHBOARD, dashboard_text
 
@@ -189,11 +188,10 @@ def sized_to_machine(config: dict[str, Any], model_replicas: int) -> dict[str, A
     """A local config whose model deployments may grow to `model_replicas` replicas (`toonserve serve`
     passes this machine's cores): the committed config cannot know the machine it will run on."""
     sized = copy.deepcopy(config)
-    options = machine_sized(model_replicas)
     for application in sized["applications"]:
         for deployment in application.get("deployments", []):
-            if deployment["name"] in options:
-                deployment.setdefault("autoscaling_config", {}).update(options[deployment["name"]]["autoscaling_config"])
+            if deployment["name"] in MODEL_DEPLOYMENTS:
+                deployment.setdefault("autoscaling_config", {})["max_replicas"] = model_replicas
     return sized
 
 
