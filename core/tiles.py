@@ -1,8 +1,8 @@
 """A large image through a fully convolutional model in overlapping tiles, blended without seams.
 
-A forward pass's memory grows with its pixels (AnimeGAN in bf16: about 1.4 GB at 1024x768 and
-5 GB at 2048x1536, docs/performance.md), so a working image longer than the tile side runs as
-tiles that overlap their neighbours by OVERLAP pixels (core/runner.py). Across each overlap the
+A forward pass's memory grows with its pixels (docs/performance.md), so where the tile side is set
+below an image's (Settings.tile_side), it runs as tiles that overlap their neighbours by OVERLAP
+pixels (core/runner.py). Across each overlap the
 two tiles' weights ramp linearly, one down as the other comes up.
 """
 

@@ -18,6 +18,16 @@ from models.tiling import TileAware
 from models.transforms import ImageTransforms
 
 
+class ReflectionPad(nn.ReflectionPad2d):
+    """Pads in its input's dtype. CPU autocast runs reflection padding in float32: a bf16 input
+    would be copied up, padded, and copied down again by the next conv (over half of a forward
+    pass, docs/performance.md). Padding only copies values, so the conv sees the same bits."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.pad(x, self.padding, mode="reflect")
+
+
 class ConvNormLReLU(nn.Sequential):
     def __init__(
         self,
@@ -30,7 +40,7 @@ class ConvNormLReLU(nn.Sequential):
         bias: bool = False,
     ) -> None:
         super().__init__(
-            nn.ReflectionPad2d(padding),
+            ReflectionPad(padding),
             nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=0, groups=groups, bias=bias),
             nn.GroupNorm(num_groups=1, num_channels=out_ch, affine=True),
             nn.LeakyReLU(0.2, inplace=True),
@@ -98,7 +108,8 @@ class AnimeGenerator(TileAware):
         aligned scale by (source - 1) / (target - 1), which differs between a tile and its image:
         a tile samples where the whole image would, or its features drift by pixels across it."""
         if self.tile is None:
-            return F.interpolate(x, tuple(size), mode="bilinear", align_corners=True)
+            # Back to x's dtype, as the next conv would cast it, before padding copies it at full size.
+            return F.interpolate(x, tuple(size), mode="bilinear", align_corners=True).to(x.dtype)
         axes = []
         for axis in (0, 1):
             whole, offset = self.tile.size[axis], self.tile.offset[axis]

@@ -3,7 +3,8 @@
 - GroupNorm statistics: a GroupNorm normalises by the mean and variance of all it sees; run on a
   tile, each tile is normalised by its own and the tiles disagree. Recorded on the whole image at a
   size that fits in memory and applied to every tile, the statistics are the image's again.
-  Forward hooks, so that the model's own code is untouched; on eager modules, not compiled ones.
+  Each GroupNorm's forward is replaced while recording or applying, so that the model's own code
+  is untouched; on eager modules, not compiled ones.
 - Where the tile sits: a model whose layers depend on the image's size (AnimeGAN's corner-aligned
   upsampling) is a TileAware, told its tile's place by `as_tile`.
 docs/performance.md has what each buys.
@@ -11,31 +12,19 @@ docs/performance.md has what each buys.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-
-def _groups(module: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    """x as (batch, groups, rest), in float32."""
-    return x.float().reshape(x.shape[0], module.num_groups, -1)
-
-
-def _normalised(module: nn.GroupNorm, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    grouped = (_groups(module, x) - mean[None, :, None]) * torch.rsqrt(var[None, :, None] + module.eps)
-    out = grouped.reshape(x.shape)
-    if module.affine:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        out = out * module.weight.reshape(shape) + module.bias.reshape(shape)
-    return out
-
-
 Statistics = dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
-"""GroupNorm -> (mean, variance) per group."""
+"""GroupNorm -> (mean, variance) per group, in float32."""
+
+NormForward = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _norms(module: nn.Module) -> list[nn.GroupNorm]:
@@ -43,39 +32,57 @@ def _norms(module: nn.Module) -> list[nn.GroupNorm]:
 
 
 @contextmanager
+def _forwards_replaced(norms: list[nn.GroupNorm], forward_of: Callable[[nn.GroupNorm], NormForward]) -> Iterator[None]:
+    """Inside, each norm runs forward_of(norm) instead of its own forward."""
+    for norm in norms:
+        norm.forward = forward_of(norm)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        for norm in norms:
+            del norm.forward
+
+
+@contextmanager
 def recording(module: nn.Module) -> Iterator[Statistics]:
-    """Inside, a forward pass of one image fills the dict yielded with every GroupNorm's statistics."""
+    """Inside, a forward pass of one image fills the dict yielded with every GroupNorm's statistics.
+
+    Each norm runs torch's own kernel, which returns the statistics it normalised by alongside its
+    output: nothing is computed twice, and channels_last bf16 stays as it is."""
     found: Statistics = {}
 
-    def record(norm: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        grouped = _groups(norm, inputs[0])  # type: ignore[arg-type]
-        found[norm] = (grouped.mean(dim=(0, 2)), grouped.var(dim=(0, 2), unbiased=False))
+    def record(norm: nn.GroupNorm) -> NormForward:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            out, mean, rstd = torch.native_group_norm(
+                x, norm.weight, norm.bias, x.shape[0], x.shape[1], x[0, 0].numel(), norm.num_groups, norm.eps
+            )
+            found[norm] = (mean.float().mean(dim=0), (rstd.float() ** -2 - norm.eps).mean(dim=0))
+            return out
 
-    handles = [norm.register_forward_hook(record) for norm in _norms(module)]
-    try:
+        return forward
+
+    with _forwards_replaced(_norms(module), record):
         yield found
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @contextmanager
 def applying(module: nn.Module, statistics: Statistics) -> Iterator[None]:
-    """Inside, every GroupNorm normalises by the recorded statistics instead of its input's own."""
+    """Inside, every GroupNorm normalises by the recorded statistics instead of its input's own.
+
+    With its statistics fixed, a GroupNorm is batch normalisation by them, each group's repeated
+    for its channels: torch's batch_norm kernel, which keeps the input's dtype and memory format."""
     norms = _norms(module)
     if set(norms) != set(statistics):
         raise ValueError(f"statistics recorded for {len(statistics)} of {len(norms)} GroupNorms")
 
-    def apply(norm: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-        mean, var = statistics[norm]
-        return _normalised(norm, inputs[0], mean, var).to(output.dtype)  # type: ignore[arg-type]
+    def apply(norm: nn.GroupNorm) -> NormForward:
+        mean, var = (v.repeat_interleave(norm.num_channels // norm.num_groups) for v in statistics[norm])
+        return functools.partial(
+            F.batch_norm, running_mean=mean, running_var=var, weight=norm.weight, bias=norm.bias, eps=norm.eps
+        )
 
-    handles = [norm.register_forward_hook(apply) for norm in norms]
-    try:
+    with _forwards_replaced(norms, apply):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.animegan import ANIME_WEIGHTS, AnimeGenerator
+from models.animegan import ANIME_WEIGHTS, AnimeGenerator, ReflectionPad
 from models.u2net import U2NET_WEIGHTS, u2net_lite
 from models.weights import seeded_init
 
@@ -29,6 +30,21 @@ def test_anime_generator_keeps_size_and_range() -> None:
     assert out.shape == (2, 3, 64, 96)
     assert out.min() >= -1.0
     assert out.max() <= 1.0
+
+
+def test_anime_padding_in_bf16_gives_the_convolutions_the_same_bits() -> None:
+    """Under bf16 autocast, padding in bf16 (ReflectionPad) and padding in float32 (torch's own,
+    the next conv casting back) must give the same output."""
+    generator = seeded_init(AnimeGenerator(), 0).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    x = (torch.rand(1, 3, 64, 96) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    pads = [m for m in generator.modules() if isinstance(m, ReflectionPad)]
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = generator(x)
+        for pad in pads:
+            pad.forward = functools.partial(nn.ReflectionPad2d.forward, pad)  # type: ignore[method-assign]
+        torch_own = generator(x)
+    assert pads
+    assert torch.equal(ours, torch_own)
 
 
 @pytest.mark.parametrize(("build", "size"), [(u2net_lite, (320, 320)), (u2net_lite, (100, 37))])
