@@ -99,6 +99,8 @@ def _to_rgb_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 def encode(image: np.ndarray, alpha: np.ndarray | None, output_format: OutputFormat) -> bytes:
     """Encodes RGB (or gray HW) uint8 with optional alpha; JPEG flattens alpha onto white."""
+    if output_format == "png":
+        return _png(image, alpha)
     picture = Image.fromarray(image, "L" if image.ndim == 2 else "RGB")
     if alpha is not None:
         if output_format == "jpeg":
@@ -109,11 +111,26 @@ def encode(image: np.ndarray, alpha: np.ndarray | None, output_format: OutputFor
             picture = picture.convert("RGBA")
             picture.putalpha(Image.fromarray(alpha, "L"))
     buffer = io.BytesIO()
-    if output_format == "png":
-        # zlib level 1: much faster than the default for a few percent more bytes (docs/performance.md).
-        picture.save(buffer, "PNG", compress_level=1)
-    elif output_format == "jpeg":
+    if output_format == "jpeg":
         picture.save(buffer, "JPEG", quality=90)
     else:
         picture.save(buffer, "WEBP", quality=90, method=4)
     return buffer.getvalue()
+
+
+_PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+"""zlib level 1 with run-length matches only: encoding the PNG is the Compositor's largest cost, and
+this was the fastest setting measured at about the same size (docs/performance.md)."""
+
+
+def _png(image: np.ndarray, alpha: np.ndarray | None) -> bytes:
+    """Gray stays one channel; with alpha, RGBA."""
+    if alpha is not None:
+        pixels = cv2.cvtColor(image, cv2.COLOR_GRAY2BGRA if image.ndim == 2 else cv2.COLOR_RGB2BGRA)
+        pixels[..., 3] = alpha
+    else:
+        pixels = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", pixels, _PNG_OPTIONS)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a PNG of shape {image.shape}")
+    return encoded.tobytes()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -108,3 +110,17 @@ def test_encode_round_trip_keeps_size_and_alpha() -> None:
     for fmt, mode in expected_modes.items():
         picture = decode(imaging.encode(photo(30, 20), alpha, fmt))
         assert (picture.size, picture.mode) == ((30, 20), mode)
+
+
+@pytest.mark.parametrize(
+    ("channels", "with_alpha", "mode"), [(3, False, "RGB"), (1, False, "L"), (3, True, "RGBA"), (1, True, "RGBA")]
+)
+def test_png_keeps_every_pixel(channels: int, with_alpha: bool, mode: str) -> None:
+    image = photo(70, 50) if channels == 3 else photo(70, 50)[..., 1]
+    alpha = np.tile(np.linspace(0, 255, 70, dtype=np.uint8), (50, 1)) if with_alpha else None
+    picture = Image.open(io.BytesIO(imaging.encode(image, alpha, "png")))
+    assert picture.format == "PNG"
+    assert picture.mode == mode
+    rgb = image if channels == 3 else np.dstack([image] * 3)
+    expected = np.dstack([rgb, alpha]) if alpha is not None else image
+    assert np.array_equal(np.asarray(picture), expected)
