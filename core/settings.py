@@ -69,8 +69,8 @@ class Settings(BaseSettings):
         ge=2 * OVERLAP,
         le=MAX_WORKING_SIDE,
         description="a model's working image longer than this runs in overlapping tiles of about this side, blended "
-        "without seams, to bound one forward pass's memory where it is short (AnimeGAN in bf16: about 0.6 GB at "
-        "1024x768 and 2.0 GB at 2048x1536 whole, 1.2 GB tiled at 1024, for twice the time); by default nothing tiles",
+        "without seams, to bound one forward pass's memory where it is short, for about twice the time "
+        "(docs/performance.md); by default nothing tiles",
     )
 
     @property

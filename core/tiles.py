@@ -2,8 +2,8 @@
 
 A forward pass's memory grows with its pixels (docs/performance.md), so where the tile side is set
 below an image's (Settings.tile_side), it runs as tiles that overlap their neighbours by OVERLAP
-pixels (core/runner.py). Across each overlap the
-two tiles' weights ramp linearly, one down as the other comes up.
+pixels (core/runner.py). Across each overlap the two tiles' weights ramp linearly, one down as the
+other comes up.
 """
 
 from __future__ import annotations

@@ -56,7 +56,10 @@ def recording(module: nn.Module) -> Iterator[Statistics]:
             out, mean, rstd = torch.native_group_norm(
                 x, norm.weight, norm.bias, x.shape[0], x.shape[1], x[0, 0].numel(), norm.num_groups, norm.eps
             )
-            found[norm] = (mean.float().mean(dim=0), (rstd.float() ** -2 - norm.eps).mean(dim=0))
+            # Per image and group; pooled over the batch as one sample, as GroupNorm's own would be.
+            mean, square = mean.float(), rstd.float() ** -2 - norm.eps + mean.float() ** 2
+            pooled = mean.mean(dim=0)
+            found[norm] = (pooled, square.mean(dim=0) - pooled**2)
             return out
 
         return forward
