@@ -12,7 +12,6 @@ import pytest
 from ray import serve
 
 from core.settings import Settings
-from deployments.model import machine_sized
 from tests.chaos import PROXY, REPLACED_WITHIN_S, chaos, healthy_in
 from tests.images import encode, photo
 from tests.serving import deploy, local_serve
@@ -25,13 +24,8 @@ APP = "toonserve"
 @pytest.fixture(scope="module")
 def url(weights_dir: Path) -> Iterator[str]:
     settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
-    # The model deployments as they were before one-thread replicas: one replica each, on every core.
-    # With one-thread replicas (pinned to one or autoscaling) this load on two cores lost requests
-    # while the Compositor was replaced (503s, a dropped connection; 3 runs of 3): an open problem,
-    # docs/operations.md. This test's subject is replacement, under a load the old shape carries.
-    old_shape = {name: {**options, "user_config": {"threads": 0}} for name, options in machine_sized(1).items()}
     with local_serve() as base:
-        deploy(settings, APP, "/", options=old_shape)
+        deploy(settings, APP, "/")
         yield base
 
 

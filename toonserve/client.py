@@ -46,7 +46,9 @@ def retry_policy(attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 0.25, max_
         total=attempts,
         allowed_methods=["GET", "POST"],
         status_forcelist=RETRIED_STATUSES,
-        retry_on_exceptions=[httpx.ConnectError, httpx.RemoteProtocolError],
+        # A connection refused, closed or reset before the answer: a killed proxy ends its connections
+        # with FIN or RST by what it had left unread, so both are dropped connections.
+        retry_on_exceptions=[httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError],
         backoff_factor=backoff_s,
         # Half to all of each backoff: retries refused by a restarting proxy span at least 7.75 s by the
         # sixth, whatever the draws, past the 5 s a proxy restart takes (docs/operations.md).
