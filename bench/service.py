@@ -17,6 +17,7 @@ from ray.serve.schema import ServeInstanceDetails
 
 from bench.load import run_load
 from core.settings import Settings
+from deployments.environment import NODE_ENV
 from serve_app import AppArgs, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ APP = "toonserve"
 @contextmanager
 def served(settings: Settings, port: int, options: dict[str, dict[str, Any]] | None = None) -> Iterator[str]:
     """Yields the base URL; `options` overrides deployments' options by name (serve_app.AppArgs)."""
+    os.environ.update(NODE_ENV)  # as every node starts: Ray's processes inherit it
     ray.init(num_cpus=CORES, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

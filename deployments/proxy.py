@@ -2,7 +2,7 @@
 the proxy's own refusals put in the service's words.
 
 Serve wraps every proxy in `middlewares()` when RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH names it
-(PROXY_ENV: set wherever Ray starts, every node). The proxy refuses by itself when the ingress's queue is full,
+(PROXY_ENV, part of deployments.environment.NODE_ENV). The proxy refuses by itself when the ingress's queue is full,
 and when it has no ingress to send to; it answers in plain text. Here such a refusal becomes the JSON
 error the ingress gives, with Retry-After, so that a client has one contract to honour. When the
 ingress replica dies under a request, the proxy answers nothing (its server would say a bare 500):

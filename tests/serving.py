@@ -21,7 +21,7 @@ from ray import serve
 
 from core.catalogue import DEFAULT_CATALOGUE
 from core.settings import Settings
-from deployments.proxy import PROXY_ENV
+from deployments.environment import NODE_ENV
 from serve_app import AppArgs, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def free_port() -> int:
 @contextmanager
 def local_serve(num_cpus: int = 4) -> Iterator[str]:
     """A fresh local Ray with Serve's HTTP proxy on a free loopback port; yields its base URL."""
-    os.environ.update(PROXY_ENV)  # Ray's processes inherit it: every proxy words its refusals
+    os.environ.update(NODE_ENV)  # Ray's processes inherit it, as on every node
     ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=RUNTIME_ENV, log_to_driver=False)
     try:
         port = free_port()  # after Ray has taken its own ports (its dashboard agent's 52365 among them)

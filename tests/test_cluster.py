@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
 
 from core.settings import Settings
-from deployments.proxy import PROXY_ENV
+from deployments.environment import NODE_ENV
 from serve_app import AppArgs, build_app
 from tests.fake_cluster import wait_for
 from tests.images import encode, photo
@@ -53,7 +53,7 @@ PLACEMENT = {
 def cluster(weights_dir: Path) -> Iterator[RunningCluster]:
     ports = [free_port() for _ in range(3)]
     with pytest.MonkeyPatch.context() as env:
-        for name, value in PROXY_ENV.items():
+        for name, value in NODE_ENV.items():
             env.setenv(name, value)
         nodes = Cluster(
             initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1"}

@@ -11,7 +11,7 @@ from ray.serve.schema import ServeDeploySchema
 
 from core.memory import MODEL_ALLOCATOR
 from core.settings import Settings
-from deployments.proxy import PROXY_ENV
+from deployments.environment import NODE_ENV
 from toonserve.serve_configs import (
     CPU_WORKER_RESOURCE,
     DEPLOY,
@@ -150,7 +150,7 @@ def test_cluster_yaml_is_safe_by_default() -> None:
     assert "--num-cpus=0" in head
     for commands in (CLUSTER["head_start_ray_commands"], CLUSTER["worker_start_ray_commands"]):
         assert "RAY_AUTH_MODE=token" in " ".join(commands)
-        assert all(f"{name}={value}" in " ".join(commands) for name, value in PROXY_ENV.items())
+        assert all(f"{name}={value}" in " ".join(commands) for name, value in NODE_ENV.items())
     assert "~/.ray/auth_token" in CLUSTER["file_mounts"]
     assert "ray-client-server-port" not in head
 
@@ -173,7 +173,7 @@ def test_rayservice_serves_the_gpu_cluster_config() -> None:
     assert {"name": "RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY", "value": "1"} in head["env"]
     for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
         (container,) = group["template"]["spec"]["containers"]
-        assert all({"name": name, "value": value} in container["env"] for name, value in PROXY_ENV.items())
+        assert all({"name": name, "value": value} in container["env"] for name, value in NODE_ENV.items())
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
     assert groups["gpu-workers"]["minReplicas"] == 0

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from core.keys import new_key, stored_line
-from deployments.proxy import PROXY_ENV
+from deployments.environment import NODE_ENV
 from models.names import UnknownName
 from toonserve.client import KEY_ENV
 from toonserve.convert import (
@@ -28,7 +28,7 @@ from toonserve.convert import (
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 LOCAL_ENV = {
-    **PROXY_ENV,
+    **NODE_ENV,
     # Ray binds its servers to the node's address: the machine's outward one on Linux, unless Ray is
     # told this is no cluster, when it is 127.0.0.1 and nothing of Ray listens beyond loopback.
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
