@@ -17,16 +17,15 @@ from PIL import Image
 from ray import serve
 
 from core import imaging
-from core.device import choose_device
 from core.effects import ANIME_MAX_SIDE, CATALOGUE
 from core.errors import InvalidImage
 from core.runner import ModelRunner
 from core.settings import Settings
 from core.stages import ModelOutput
 from deployments.metrics import EXPORTED_PREFIX, PROXY_REFUSALS, REPLICA_METRICS
-from models.animegan import ANIME_WEIGHTS
 from tests.conftest import ALL_ENTRIES
 from tests.images import assert_blend, decode, encode, photo, pixels, psnr
+from tests.runners import anime_runner, styled
 from tests.serving import deploy, exported, local_serve
 from toonserve.grafana import dashboard_text
 
@@ -162,13 +161,7 @@ def test_art_runs_all_four_filters(client: httpx.Client) -> None:
 @pytest.fixture(scope="module")
 def paprika(settings: Settings) -> ModelRunner:
     """The served paprika weights, run in this process."""
-    return ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
-
-
-def styled(runner: ModelRunner, image: np.ndarray) -> np.ndarray:
-    (outcome,) = runner.run([(image, "paprika")])
-    assert isinstance(outcome, tuple)
-    return outcome[0]
+    return anime_runner(settings)
 
 
 def test_anime_is_drawn_at_the_output_size_unless_asked_fast(client: httpx.Client, paprika: ModelRunner) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.device import choose_device
 from core.runner import ModelRunner
 from core.settings import Settings
 from core.tiles import MAX_WORKING_SIDE, OVERLAP, blend, plan, spans
 from models.animegan import ANIME_WEIGHTS
 from tests.images import photo, psnr
+from tests.runners import STYLE, anime_runner, styled
 
 
 @pytest.mark.parametrize("length", [1, 300, 1024, 1025, 2048, 2049, 3000, 4096])
@@ -43,28 +43,22 @@ def test_blending_unchanged_tiles_gives_the_image_back(height: int, width: int) 
     assert np.allclose(blend(layout, [tile.crop(matte) for tile in layout]), matte, atol=1e-6)
 
 
-def anime_runner(weights_dir: Path, tile_side: int) -> ModelRunner:
+def tiling_runner(weights_dir: Path, tile_side: int) -> ModelRunner:
     settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False, tile_side=tile_side)
-    return ModelRunner(settings, ANIME_WEIGHTS, choose_device(gpu_assigned=False), ["paprika"])
-
-
-def styled(runner: ModelRunner, image: np.ndarray) -> np.ndarray:
-    (outcome,) = runner.run([(image, "paprika")])
-    assert isinstance(outcome, tuple)
-    return outcome[0]
+    return anime_runner(settings)
 
 
 def test_anime_past_the_tile_side_matches_anime_drawn_whole(weights_dir: Path) -> None:
     image = photo(1200, 800, seed=5)
-    tiled = anime_runner(weights_dir, 2 * OVERLAP)
+    tiled = tiling_runner(weights_dir, 2 * OVERLAP)
     assert len(plan(800, 1200, tiled.tile_side)) == 4
-    whole = styled(anime_runner(weights_dir, MAX_WORKING_SIDE), image)
+    whole = styled(tiling_runner(weights_dir, MAX_WORKING_SIDE), image)
     assert psnr(whole, styled(tiled, image)) >= 40.0
 
 
 def test_tiles_normalised_on_their_own_would_show_seams(weights_dir: Path) -> None:
     """What the shared statistics are for: the same tiles, each normalised by its own statistics."""
-    runner = anime_runner(weights_dir, MAX_WORKING_SIDE)
+    runner = tiling_runner(weights_dir, MAX_WORKING_SIDE)
     image = photo(1200, 800, seed=5)
-    layout = plan(800, 1200, 2 * OVERLAP, ANIME_WEIGHTS.get("paprika").transforms.stride)
+    layout = plan(800, 1200, 2 * OVERLAP, ANIME_WEIGHTS.get(STYLE).transforms.stride)
     assert psnr(styled(runner, image), blend(layout, [styled(runner, tile.crop(image)) for tile in layout])) < 40.0
