@@ -8,6 +8,7 @@ malloc; the OpenCV filters are timed in the calling process, as ArtFilters runs 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -29,7 +30,7 @@ from core.memory import MODEL_ALLOCATOR
 from models.animegan import ANIME_WEIGHTS
 from models.registry import WeightsEntry
 from models.u2net import U2NET_WEIGHTS
-from models.weights import WeightsLocations, WeightsNotFound, load_weights, seeded_init
+from models.weights import WeightsLocations, WeightsNotFound, for_inference, load_weights, seeded_init
 
 Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "bf16-cl-compiled"]
 
@@ -100,9 +101,11 @@ def psnr(reference: np.ndarray, other: np.ndarray, peak: float = 255.0) -> float
 
 
 def prepared(module: nn.Module, variant: Variant) -> nn.Module:
+    """fp32 NCHW is the module as loaded, the reference; the others run as the service runs them (a
+    copy folded for inference, channels_last)."""
     if variant == "fp32-nchw":
         return module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    module = for_inference(copy.deepcopy(module)).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # As the service compiles (core.model_bank); the warm-up pass in `timed` pays the compile.
     return torch.compile(module, dynamic=True) if variant == "bf16-cl-compiled" else module  # type: ignore[return-value]
 

@@ -21,7 +21,7 @@ from models import tiling
 from models.names import UnknownName
 from models.registry import Registry, WeightsEntry
 from models.transforms import fit_within
-from models.weights import LoadedModel, WeightsNotFound, load_weights, random_weights
+from models.weights import LoadedModel, WeightsNotFound, for_inference, load_weights, random_weights
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class ModelRunner:
                 logger.warning("%s %s unavailable: %s", registry.kind, entry.name, error)
                 self.missing[entry.name] = f"{error}; install it with: {WEIGHTS_INSTALL_HINT}"
                 continue
+            for_inference(model.module)
             # Module.to takes memory_format (documented, and done at runtime); torch's stubs omit it.
             model.module.to(torch.device(placement.device), memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.loaded[entry.name] = model

@@ -142,6 +142,16 @@ def load_weights(entry: WeightsEntry, locations: WeightsLocations) -> LoadedMode
     return LoadedModel(module.eval(), source)
 
 
+def for_inference(module: ModuleT) -> ModuleT:
+    """Folds, in place, what a module can fold once its weights are fixed (its layers' `fold_batch_norm`):
+    after loading, before any forward pass; its state_dict no longer has the checkpoint's keys."""
+    for layer in list(module.modules()):
+        fold = getattr(layer, "fold_batch_norm", None)
+        if callable(fold):
+            fold()
+    return module
+
+
 def seeded_init(module: ModuleT, seed: int) -> ModuleT:
     """Deterministic random weights, with norm statistics perturbed so that a strict load is observable."""
     generator = torch.Generator().manual_seed(seed)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from torch import nn
 
 from models.animegan import ANIME_WEIGHTS, AnimeGenerator, ReflectionPad
 from models.u2net import U2NET_WEIGHTS, u2net_lite
-from models.weights import seeded_init
+from models.weights import for_inference, seeded_init
 
 OFFICIAL_SHAPES = json.loads((Path(__file__).parent / "official_state_dict_shapes.json").read_text())
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {e.architecture: e.build for e in [*ANIME_WEIGHTS, *U2NET_WEIGHTS]}
@@ -54,3 +55,20 @@ def test_u2net_predicts_one_map_in_unit_range(build: Callable[[], nn.Module], si
         out = net(torch.randn(1, 3, *size))
     assert out.shape == (1, 1, *size)
     assert 0.0 <= float(out.min()) <= float(out.max()) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["u2netp", "u2net_human_seg"])
+def test_u2net_with_batch_norm_folded_predicts_the_same_matte(name: str) -> None:
+    entry = U2NET_WEIGHTS.get(name)
+    net = seeded_init(entry.build(), 3)
+    x = torch.rand(2, 3, 160, 96)
+    with torch.inference_mode():
+        before = net(x)
+        folded = for_inference(copy.deepcopy(net))
+        after = folded(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) > 0
+    assert torch.allclose(before, after, atol=1e-4)
+    assert for_inference(folded) is folded  # folding again changes nothing
+    with torch.inference_mode():
+        assert torch.equal(folded(x), after)
