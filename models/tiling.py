@@ -57,7 +57,8 @@ def recording(module: nn.Module) -> Iterator[Statistics]:
                 x, norm.weight, norm.bias, x.shape[0], x.shape[1], x[0, 0].numel(), norm.num_groups, norm.eps
             )
             # Per image and group; pooled over the batch as one sample, as GroupNorm's own would be.
-            mean, square = mean.float(), rstd.float() ** -2 - norm.eps + mean.float() ** 2
+            mean = mean.float()
+            square = rstd.float() ** -2 - norm.eps + mean**2
             pooled = mean.mean(dim=0)
             found[norm] = (pooled, square.mean(dim=0) - pooled**2)
             return out
