@@ -1,6 +1,7 @@
 """The toonserve application graph: wiring only. `serve run serve_app:app` or `serve run serve_config.yaml`.
 
-HTTP -> Ingress -> Compositor -> the stages the catalogue's effects use (AnimeGAN, ArtFilters, Matting)
+HTTP -> Ingress (its Compositor decodes, composes, encodes) -> the stages the catalogue's effects use
+(AnimeGAN, ArtFilters, Matting)
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from ray.serve import Application, Deployment
 from core.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from core.settings import Settings
 from core.stages import ModelStage, Stage
-from deployments.compositor import Compositor
 from deployments.filters import ArtFilters
 from deployments.ingress import Ingress
 from deployments.model import model_deployment
@@ -41,7 +41,7 @@ def build_app(args: AppArgs) -> Application:
         return configured(ArtFilters).bind()
 
     stages = {s.name: stage(s) for s in catalogue.stages}
-    return configured(Ingress).bind(args.settings, catalogue, configured(Compositor).bind(args.settings, catalogue, stages))
+    return configured(Ingress).bind(args.settings, catalogue, stages)
 
 
 app = build_app(AppArgs())

@@ -52,15 +52,15 @@ class RecordingStages:
 
     async def model(self, stage: str, image: np.ndarray, model: str) -> ModelOutput:
         deployment = STAGES.get(stage).deployment
-        self.hops.append((f"Compositor -> {deployment}", pickled(image, model)))
+        self.hops.append((f"Ingress -> {deployment}", pickled(image, model)))
         output = await self.inner.model(stage, image, model)
-        self.hops.append((f"{deployment} -> Compositor", pickled(output)))
+        self.hops.append((f"{deployment} -> Ingress", pickled(output)))
         return output
 
     async def filters(self, image: np.ndarray, wanted: list[tuple[str, FilterParams]]) -> list[np.ndarray]:
-        self.hops.append(("Compositor -> ArtFilters", pickled(image, wanted)))
+        self.hops.append(("Ingress -> ArtFilters", pickled(image, wanted)))
         images = await self.inner.filters(image, wanted)
-        self.hops.append(("ArtFilters -> Compositor", pickled(images)))
+        self.hops.append(("ArtFilters -> Ingress", pickled(images)))
         return images
 
     async def states(self) -> StageStates:
@@ -84,11 +84,10 @@ class Run:
 
 async def run_once(pipeline: Pipeline, stages: RecordingStages, effect: Effect[Any], query: BaseModel, data: bytes) -> Run:
     params, output = effect.resolve(query)
-    stages.hops = [("Ingress -> Compositor", pickled(data, effect.name, params, output))]
+    stages.hops = []
     start = time.perf_counter()
     rendered = await pipeline.render(data, effect.name, params, output)
     ms = (time.perf_counter() - start) * 1000.0
-    stages.hops.append(("Compositor -> Ingress", pickled(rendered)))
     first = next(iter(rendered.pictures.values()))
     size = list(Image.open(io.BytesIO(first.data)).size)
     return Run(effect.name, getattr(query, "preset", None), size, ms, list(stages.hops))

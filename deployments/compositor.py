@@ -1,3 +1,10 @@
+"""The request's image work, in the Ingress replica: the photo decoded once, each stage handed its working
+image through the stage deployments' handles, the result composed and encoded.
+
+It runs in the ingress process, not as a deployment of its own: a hop between the two was the
+largest fixed cost per image that could go (docs/performance.md, where the time goes).
+"""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from pydantic import BaseModel
-from ray import serve
 from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle
 
@@ -20,7 +26,6 @@ from core.settings import Settings
 from core.stages import FILTER_STAGE, ModelOutput, StageStates, model_stages
 from deployments.batching import replica_cpus
 from deployments.calls import result_of
-from deployments.scaling import REPLACE_FIRST, bursty
 
 
 class HandleStages:
@@ -48,18 +53,9 @@ class HandleStages:
         return states
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.2},
-    # It holds each request while the stages run, so it is sized like the ingress: its ongoing
-    # requests count the ones waiting on a model, and its CPU work is a small part of each.
-    max_ongoing_requests=16,
-    max_queued_requests=16,
-    autoscaling_config=bursty(1, 2, 8),
-    health_check_period_s=10,
-    max_surge_percent=REPLACE_FIRST,
-)
 class Compositor:
-    """Holds a request's photo: decodes it, hands each stage its working image, composes the result and encodes it."""
+    """Holds a request's photo: decodes it, hands each stage its working image, composes the result and encodes it.
+    Image work runs on a pool of the replica's threads, off the event loop that answers HTTP."""
 
     def __init__(self, settings: Settings, catalogue: Catalogue, stages: dict[str, DeploymentHandle]) -> None:
         self._executor = ThreadPoolExecutor(default_threads(replica_cpus()), thread_name_prefix="image")

@@ -4,9 +4,10 @@ import asyncio
 import base64
 import inspect
 import re
+from collections.abc import Awaitable
 from dataclasses import asdict
 from pathlib import Path as FilePath
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,8 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from ray import serve
-from ray.serve.exceptions import RayServeException
-from ray.serve.handle import DeploymentHandle, DeploymentResponse
+from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,16 +36,16 @@ from core.errors import (
 )
 from core.imaging import MEDIA_TYPES
 from core.keys import RateLimiter, key_name, load_keys, retry_after_s
-from core.memory import return_large_blocks_to_the_os
 from core.messages import Rendered
 from core.settings import Settings
 from core.stages import StageStates, model_stages
 from core.timing import StageTiming
-from deployments.calls import result_of
+from deployments.compositor import Compositor
 from deployments.metrics import EFFECT_STATE, RequestMetrics, ingress_metrics
 from deployments.scaling import REPLACE_FIRST, bursty
 from models.registry import Registry
 
+T = TypeVar("T")
 WEB = FilePath(__file__).resolve().parent.parent / "web"
 """The page served at /: static files, no build step."""
 _NON_IMAGE_TYPES = re.compile(r"^(text/|application/(json|xml|javascript))")
@@ -111,7 +111,8 @@ def _admitted_at_once() -> int | None:
 
 
 @serve.deployment(
-    ray_actor_options={"num_cpus": 0.05},
+    # Its CPU work is the Compositor's (decode, compose, encode), a small part of each request.
+    ray_actor_options={"num_cpus": 0.2},
     # Every request in flight waits its turn at the stages, so these bounds cap a burst's latency at
     # about (ongoing + queued) / throughput; past them the proxy answers 503. The queue is as long as
     # the slots: the proxy frees a slot only after the response has gone out, so a client on 16
@@ -125,11 +126,10 @@ def _admitted_at_once() -> int | None:
 )
 @serve.ingress()
 class Ingress:
-    def __init__(self, settings: Settings, catalogue: Catalogue, compositor: DeploymentHandle) -> None:
-        return_large_blocks_to_the_os()
+    def __init__(self, settings: Settings, catalogue: Catalogue, stages: dict[str, DeploymentHandle]) -> None:
         self.settings = settings
         self.catalogue = catalogue
-        self.compositor = compositor
+        self.compositor = Compositor(settings, catalogue, stages)
         # A malformed key entry stops the replica at start, naming where it is.
         self.keys = load_keys(settings.api_keys, settings.api_keys_file) if settings.require_api_key else {}
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -245,7 +245,7 @@ class Ingress:
         request.scope.setdefault("state", {})[EFFECT_STATE] = effect.name
         params, output = effect.resolve(query)
         data = await self._read_image(request)
-        rendered: Rendered = await self._result(self.compositor.render.remote(data, effect.name, params, output))
+        rendered: Rendered = await self._within_timeout(self.compositor.render(data, effect.name, params, output))
         for timing in rendered.timings:
             ingress_metrics().stages.observe(timing.ms / 1000, tags={"stage": timing.name})
         headers = {"Server-Timing": server_timing(rendered.timings)}
@@ -257,12 +257,11 @@ class Ingress:
         }
         return JSONResponse({"images": images}, headers=headers)
 
-    async def _result(self, response: DeploymentResponse) -> Any:
-        """The Compositor's answer within the stage timeout; past it, the request is cancelled down the chain."""
+    async def _within_timeout(self, work: Awaitable[T]) -> T:
+        """The work's result within the stage timeout; past it, the stage calls it awaits are cancelled."""
         try:
-            return await asyncio.wait_for(result_of(response), timeout=self.settings.stage_timeout_s)
+            return await asyncio.wait_for(work, timeout=self.settings.stage_timeout_s)
         except TimeoutError:
-            response.cancel()
             raise StageTimeout(f"no result within {self.settings.stage_timeout_s:.0f} s") from None
 
     async def _read_image(self, request: Request) -> bytes:
@@ -313,11 +312,11 @@ class Ingress:
         return {"status": "ok"}
 
     async def _states(self) -> StageStates:
+        # Each stage that does not answer is marked so by the Compositor; this bounds the whole wait.
         try:
-            states: StageStates = await self._result(self.compositor.states.remote())
-        except (ToonError, RayServeException) as error:
+            return await self._within_timeout(self.compositor.states())
+        except StageTimeout as error:
             return {stage.name: f"unreachable: {error}" for stage in model_stages() if stage in self.catalogue.stages}
-        return states
 
     async def readyz(self) -> JSONResponse:
         states = await self._states()

@@ -31,13 +31,13 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 APP = "toonserve"
 WORKER_TYPES = {
-    # Small nodes, so that a burst needs more of them: 4 CPUs hold Ingress, Compositor and one
-    # ArtFilters replica (2 CPUs each, as in the cluster config); the second ArtFilters needs a new node.
+    # Small nodes, so that a burst needs more of them: 4 CPUs hold the Ingress (a quarter CPU here) and
+    # one ArtFilters replica (2 CPUs, as in the cluster config); the second ArtFilters needs a new node.
     "cpu_worker": {"resources": {"CPU": 4, "cpu_worker": 1}, "min_workers": 1, "max_workers": 3},
     "gpu_worker": {"resources": {"CPU": 2, "GPU": 1}, "min_workers": 0, "max_workers": 1},
 }
-# Delays short enough for a test, for every deployment: the burst also grows the Compositor and
-# the Ingress onto the new node, and the node is idle only once they have shrunk back too.
+# Delays short enough for a test, for every deployment: the burst also grows the Ingress onto the
+# new node, and the node is idle only once it has shrunk back too.
 QUICK_DELAYS = {"upscale_delay_s": 1.0, "downscale_delay_s": 5.0, "look_back_period_s": 2.0}
 QUICK_SCALING = {"max_replicas": 3, "target_ongoing_requests": 1}
 # Serve's pack scheduling, as cluster.yaml's head runs it, with compaction after 5 s of calm

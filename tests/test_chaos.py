@@ -31,7 +31,7 @@ def url(weights_dir: Path) -> Iterator[str]:
 
 def test_every_kind_of_process_killed_under_load_loses_no_request(url: str) -> None:
     body = encode(photo(480, 320), "JPEG")
-    # Between them these reach every deployment: anime, the filters, and matting, all through the Compositor.
+    # Between them these reach every deployment: anime, the filters, and matting.
     requests = [(f"/v1/{path}?max_side=480", body) for path in ("anime", "filters/watercolor", "matte")]
     victims = [*serve.status().applications[APP].deployments, PROXY]
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 CPU_ONLY = {"resources": {"cpu_worker": 0.01}}
 ON_GPU = {"num_cpus": 0.5, "num_gpus": 0.5}
-CPU_DEPLOYMENTS = ("Ingress", "Compositor", "ArtFilters")
+CPU_DEPLOYMENTS = ("Ingress", "ArtFilters")
 GPU_DEPLOYMENTS = ("AnimeGAN", "Matting")
 
 
@@ -40,8 +40,7 @@ class RunningCluster:
 
 
 PLACEMENT = {
-    "Ingress": {"ray_actor_options": {"num_cpus": 0.05, **CPU_ONLY}},
-    "Compositor": {"ray_actor_options": {"num_cpus": 0.2, **CPU_ONLY}},
+    "Ingress": {"ray_actor_options": {"num_cpus": 0.2, **CPU_ONLY}},
     "ArtFilters": {"ray_actor_options": {"num_cpus": 0.2, **CPU_ONLY}},
     "AnimeGAN": {"ray_actor_options": ON_GPU},
     "Matting": {"ray_actor_options": ON_GPU},

@@ -23,7 +23,7 @@ from toonserve.serve_configs import (
 )
 
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-DEPLOYMENT_NAMES = {"Ingress", "Compositor", "AnimeGAN", "ArtFilters", "Matting"}
+DEPLOYMENT_NAMES = {"Ingress", "AnimeGAN", "ArtFilters", "Matting"}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def test_cpu_work_never_lands_on_gpu_nodes_or_the_head() -> None:
     assert CLUSTER["available_node_types"]["cpu_worker"]["resources"][CPU_WORKER_RESOURCE] >= 1
     for path in ("deploy/serve-cluster-gpu.yaml", "deploy/serve-cluster-cpu.yaml"):
         config = load(path)
-        assert set(cpu_deployments(config)) == {"Ingress", "Compositor", "ArtFilters"}
+        assert set(cpu_deployments(config)) == {"Ingress", "ArtFilters"}
         for name in cpu_deployments(config):
             actor = deployments(config)[name]["ray_actor_options"]
             assert actor["resources"][CPU_WORKER_RESOURCE] > 0, (path, name)

@@ -6,7 +6,7 @@
 - deploy/rayservice.yaml: KubeRay RayService whose serveConfigV2 is the GPU cluster config;
 - deploy/grafana/toonserve.json: the dashboard of toonserve's own metrics (toonserve/grafana.py).
 
-The deployments are the app's: the Ingress, the Compositor and the stages the catalogue's effects
+The deployments are the app's: the Ingress and the stages the catalogue's effects
 use. On a cluster, every deployment that does CPU work asks for a sliver of the `cpu_worker`
 custom resource, which only CPU worker nodes declare: those replicas never land on the head
 (which declares CPU: 0) nor on a GPU node. The model stages ask for a fraction of a GPU in the GPU
@@ -43,16 +43,9 @@ MODEL_DEPLOYMENTS = tuple(stage.deployment for stage in model_stages())
 # Sized for the node types of cluster.yaml: m6i.2xlarge CPU workers (8 vCPU, 32 GiB) and
 # g5.xlarge GPU workers (4 vCPU, one 24 GB A10G). Scaling bounds are per deployment, across nodes.
 CLUSTER_CPU: dict[str, dict[str, Any]] = {
+    # A CPU each for its Compositor's decoding and encoding. Its replicas are the stages' callers: a
+    # stage bounds its queue per caller, so each extra one admits one more queue's worth of waiting.
     "Ingress": {
-        "num_cpus": 0.5,
-        "max_ongoing_requests": 256,
-        "max_queued_requests": 128,
-        "autoscaling": {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 64},
-    },
-    # It holds every request the ingress holds, while the stages run, so it scales as the ingress
-    # does: a stage bounds its queue per caller, and every extra Compositor would admit one more
-    # queue's worth of waiting in front of the stages.
-    "Compositor": {
         "num_cpus": 1,
         "max_ongoing_requests": 256,
         "max_queued_requests": 128,
@@ -70,7 +63,7 @@ DEFAULT_CPU_PROFILE: dict[str, Any] = {
 # On a GPU, batches are what make it pay: bigger batches, a longer wait to fill them, and enough
 # requests in flight per replica for the batch to fill (an upstream max_ongoing_requests caps it).
 # A GPU is scarce: a redeploy stops a model replica before starting its replacement (no surge), since
-# a replacement that finds no GPU free would hold the rollout; requests wait in the Compositor meanwhile.
+# a replacement that finds no GPU free would hold the rollout; requests wait in the Ingress meanwhile.
 CLUSTER_GPU: dict[str, dict[str, Any]] = {
     "AnimeGAN": {
         "num_gpus": 0.5,
