@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import sys
 import tempfile
@@ -133,12 +134,13 @@ def run_serve(config_path: str, model_replicas: int | None) -> int:
 
     replicas = model_replicas or available_cores()
     config = sized_to_machine(yaml.safe_load(Path(config_path).read_text()), replicas)
-    descriptor, sized = tempfile.mkstemp(prefix="toonserve-", suffix=".yaml")
-    with os.fdopen(descriptor, "w") as file:
-        yaml.safe_dump(config, file, sort_keys=False)
+    text = yaml.safe_dump(config, sort_keys=False)
+    # Named by its content: nothing is left to delete it after the exec, so a rerun reuses the file.
+    sized = Path(tempfile.gettempdir()) / f"toonserve-{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    sized.write_text(text)
     print(f"toonserve: AnimeGAN and Matting each grow to {replicas} replicas of one torch thread", flush=True)
     serve = Path(sys.executable).parent / "serve"
-    os.execve(serve, [str(serve), "run", sized], {**os.environ, **LOCAL_ENV})
+    os.execve(serve, [str(serve), "run", str(sized)], {**os.environ, **LOCAL_ENV})
 
 
 def main(argv: list[str] | None = None) -> int:
