@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     )
     compile_models: bool = Field(
         False,
-        description="`torch.compile` the models at replica start: faster forwards after a compile of minutes on a "
-        "laptop, cached on disk for later starts (docs/performance.md)",
+        description="`torch.compile` the models at replica start, a compile of minutes on a laptop, cached on disk "
+        "for later starts; faster or slower forwards by model and CPU: measure first (docs/performance.md, levers)",
     )
     require_api_key: bool = Field(
         False,
