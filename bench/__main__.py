@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import raw, shapes
-from bench.load import LoadResult, run_load, workloads
+from bench.load import LoadResult, requests_at, run_load, workloads
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
 from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, max_replicas, replica_memory_mb, served
@@ -39,7 +39,7 @@ RESULTS = ROOT / "bench" / "results"
 def levels(name: str, quick: bool) -> list[tuple[int, int]]:
     """(concurrency, requests) per load level."""
     concurrency = [1, 4] if quick else ([1, 4, 8, 16] if name == "anime" else [1, 4, 16])
-    return [(c, max(4, 2 * c) if quick else max(8, 3 * c)) for c in concurrency]
+    return [(c, max(4, 2 * c) if quick else max(8, requests_at(name, c))) for c in concurrency]
 
 
 Runs = dict[str, list[LoadResult]]

@@ -1,4 +1,4 @@
-"""A closed-loop HTTP load generator: `concurrency` clients send `requests` posts in all."""
+"""A closed-loop HTTP load generator: `concurrency` clients send `requests` posts in all; how many a level sends."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ import numpy as np
 
 from bench.photos import jpeg, photo
 from core.stages import ANIME_STAGE, FILTER_STAGE, MATTING_STAGE
+
+RATIO_CONCURRENCY = {"anime": 8, "matte_u2netp": 16, "matte_u2net_human_seg": 16}
+"""Workload -> the concurrency its served figures are compared at: against raw, the baseline, other shapes."""
+
+
+def requests_at(workload: str, concurrency: int) -> int:
+    """A load level's requests: 3 rounds of the closed loop, 8 at the concurrency a ratio is read at.
+    A loop's last requests leave cores idle for about one request's time: a few % of 3 rounds."""
+    return (8 if RATIO_CONCURRENCY.get(workload) == concurrency else 3) * concurrency
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.load import LoadResult, run_load, workloads
+from bench.load import RATIO_CONCURRENCY, LoadResult, requests_at, run_load, workloads
 from bench.service import CORES, ROOT, grow, replica_memory_mb, running_replicas, served
 from core.settings import Settings
 from core.stages import model_stages
 from deployments.batching import BatchConfig
 from deployments.model import model_scaling
-
-CASES = {"anime": 8, "matte_u2netp": 16, "matte_u2net_human_seg": 16}
-"""Workload -> its high concurrency: anime at 8 and matting at 16."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +65,13 @@ def measure(shape: Shape, settings: Settings, port: int) -> tuple[list[ShapeResu
     """Each case in this shape, and the model replicas' USS in MB at the end."""
     results = []
     with served(settings, port, shape.options()) as url:
-        for name, high in CASES.items():
+        for name, high in RATIO_CONCURRENCY.items():
             workload = workloads()[name]
             target = url + workload.path
             run_load(target, workload.body, 1, 2)  # warm-up
             single = run_load(target, workload.body, 1, 6)
             grown = grow(target, workload.body, high, workload.deployment, shape.replicas[1])
-            busy = run_load(target, workload.body, high, 3 * high)
+            busy = run_load(target, workload.body, high, requests_at(name, high))
             results.append(ShapeResult(shape.name, name, single, busy, running_replicas(workload.deployment), grown))
             print(
                 f"  {shape.name}, {name}: c1 p50 {single.p50_ms:.0f} ms; c{high} {busy.images_per_s:.2f} img/s "
