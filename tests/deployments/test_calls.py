@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from ray import serve
+from ray.serve import Deployment
 from ray.serve.handle import DeploymentHandle
 
 from deployments.calls import result_of
@@ -53,7 +55,9 @@ class Caller:
 @pytest.fixture(scope="module")
 def caller() -> Iterator[DeploymentHandle]:
     with local_serve(num_cpus=2):
-        yield serve.run(Caller.bind(Stage.bind()), name=APP, route_prefix=None)
+        # mypy sees the classes, not the Deployments that @serve.deployment made of them.
+        stage, calling = cast(Deployment, Stage), cast(Deployment, Caller)
+        yield serve.run(calling.bind(stage.bind()), name=APP, route_prefix=None)
 
 
 def stage_counts() -> tuple[int, int]:
