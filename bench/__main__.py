@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import raw, shapes
-from bench.load import LoadResult, requests_at, run_load, workloads
+from bench.load import RATIO_CONCURRENCY, LoadResult, requests_at, run_load, workloads
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
 from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, max_replicas, replica_memory_mb, served
@@ -40,6 +40,11 @@ def levels(name: str, quick: bool) -> list[tuple[int, int]]:
     """(concurrency, requests) per load level."""
     concurrency = [1, 4] if quick else ([1, 4, 8, 16] if name == "anime" else [1, 4, 16])
     return [(c, max(4, 2 * c) if quick else max(8, requests_at(name, c))) for c in concurrency]
+
+
+def ratio_level(workload: str, quick: bool) -> int:
+    """The level a workload's ratios are read at: RATIO_CONCURRENCY's, or a quick run's highest below it."""
+    return max(c for c, _ in levels(workload, quick) if c <= RATIO_CONCURRENCY[workload])
 
 
 Runs = dict[str, list[LoadResult]]
@@ -126,18 +131,14 @@ class Report:
 
     def compute_ratios(self) -> None:
         variant = self.served_variant
-        anime_c = max(c for c, _ in levels("anime", self.quick) if c <= 8)
-        matte_c = max(c for c, _ in levels("matte", self.quick))
+        anime_c = ratio_level("anime", self.quick)
         served_anime = self.at(self.served, "anime", anime_c).images_per_s
         shaped = {rate.model: rate for rate in self.raw.shaped}
         self.ratios = {
             f"anime c{anime_c}: served / baseline": served_anime / self.at(self.baseline, "anime", anime_c).images_per_s,
         }
-        for model, workload, concurrency in (
-            ("anime", "anime", anime_c),
-            ("u2netp", "matte_u2netp", matte_c),
-            ("u2net_human_seg", "matte_u2net_human_seg", matte_c),
-        ):
+        for model, workload in (("anime", "anime"), ("u2netp", "matte_u2netp"), ("u2net_human_seg", "matte_u2net_human_seg")):
+            concurrency = ratio_level(workload, self.quick)
             if model in shaped:
                 rate = shaped[model]
                 self.ratios[
@@ -153,6 +154,7 @@ class Report:
             / self.at(self.served, "art", 1).p50_ms,
         }
         for model in ("u2netp", "u2net_human_seg"):
+            matte_c = ratio_level(f"matte_{model}", self.quick)
             served_matte = self.at(self.served, f"matte_{model}", matte_c).images_per_s
             self.ratios[f"matte {model} c{matte_c}: served / raw in one process on every core ({variant}, batch 1)"] = (
                 served_matte / self.raw.rate(model, (320, 320), variant)
