@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from bench import raw, shapes
 from bench.load import RATIO_CONCURRENCY, LoadResult, requests_at, run_load, workloads
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
-from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, max_replicas, replica_memory_mb, served
+from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, replica_memory_mb, served
 from core.settings import Settings
 from deployments.batching import BatchConfig
 from deployments.model import machine_sized
@@ -50,28 +50,24 @@ def ratio_level(workload: str, quick: bool) -> int:
 Runs = dict[str, list[LoadResult]]
 
 
-CpuUse = dict[str, dict[str, float]]
-"""workload and concurrency -> role -> CPU seconds per image (bench.service.role)."""
-
-
-def drive(base_url: str, quick: bool, replicas: dict[str, int] | None = None) -> tuple[Runs, CpuUse]:
-    """Each workload at each level; with `replicas` (deployment -> the most it may run), each level
-    is first driven until its deployment runs as many replicas as the level can keep busy."""
+def drive(base_url: str, quick: bool, scaled: bool = False) -> Runs:
+    """Each workload at each level; where `scaled` (toonserve), each level is first driven until its
+    replicas have started (bench.service.grow)."""
     results: Runs = {}
-    cpu: CpuUse = {}
     for name, workload in workloads().items():
         url = base_url + workload.path
         run_load(url, workload.body, 1, 2)  # warm-up
         results[name] = []
         for concurrency, requests in levels(name, quick):
-            if replicas is not None and concurrency > 1:
-                grow(url, workload.body, concurrency, workload.deployment, min(concurrency, replicas[workload.deployment]))
+            if scaled and concurrency > 1:
+                grow(url, workload.body, concurrency, workload.deployment)
             before = cpu_seconds()
             outcome = run_load(url, workload.body, concurrency, requests)
-            cpu[f"{name} c{concurrency}"] = {k: v / max(1, outcome.ok) for k, v in cpu_by_role(before, cpu_seconds()).items()}
+            used = cpu_by_role(before, cpu_seconds())
+            outcome = replace(outcome, cpu_s_per_image={k: v / max(1, outcome.ok) for k, v in used.items()})
             results[name].append(outcome)
             print(f"  {name} c={concurrency}: {outcome.images_per_s:.2f} img/s, p50 {outcome.p50_ms:.0f} ms, {outcome.statuses}")
-    return results, cpu
+    return results
 
 
 ANIME_SIZES = [("full", 512), ("full", 1024), ("full", 2048), ("fast", 1024), ("fast", 2048)]
@@ -114,7 +110,6 @@ class Report:
     machine: dict[str, str | int]
     raw: RawReport
     served: Runs = field(default_factory=dict)
-    served_cpu_s_per_image: CpuUse = field(default_factory=dict)
     anime_sizes: list[dict[str, Any]] = field(default_factory=list)
     baseline: Runs = field(default_factory=dict)
     replica_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -161,24 +156,20 @@ class Report:
             )
 
 
-def print_cpu(console: Console, cpu: CpuUse) -> None:
+def print_cpu(console: Console, served: Runs) -> None:
     """Where the CPU went at each model workload's busiest level: seconds per image by process."""
-    busiest: dict[str, str] = {}
-    for level in cpu:
-        name, concurrency = level.rsplit(" c", 1)
-        if name != "art" and int(concurrency) > int(busiest.get(name, "0")):
-            busiest[name] = concurrency
-    levels_shown = [f"{name} c{c}" for name, c in busiest.items()]
+    busiest = {name: max(runs, key=lambda run: run.concurrency) for name, runs in served.items() if name != "art"}
     roles = sorted(
-        {role for level in levels_shown for role in cpu[level]}, key=lambda r: -sum(cpu[lv].get(r, 0) for lv in levels_shown)
+        {role for run in busiest.values() for role in run.cpu_s_per_image},
+        key=lambda role: -sum(run.cpu_s_per_image.get(role, 0.0) for run in busiest.values()),
     )
     table = Table(title="served: CPU seconds per image, by process")
     table.add_column("process")
-    for level in levels_shown:
-        table.add_column(level, justify="right")
+    for name, run in busiest.items():
+        table.add_column(f"{name} c{run.concurrency}", justify="right")
     for role in roles:
-        table.add_row(role, *(f"{cpu[level].get(role, 0.0):.3f}" for level in levels_shown))
-    table.add_row("all", *(f"{sum(cpu[level].values()):.3f}" for level in levels_shown))
+        table.add_row(role, *(f"{run.cpu_s_per_image.get(role, 0.0):.3f}" for run in busiest.values()))
+    table.add_row("all", *(f"{sum(run.cpu_s_per_image.values()):.3f}" for run in busiest.values()))
     console.print(table)
 
 
@@ -229,7 +220,7 @@ def print_report(report: Report) -> None:
     for name, value in report.ratios.items():
         summary.add_row(name, f"{value:.2f}")
     console.print(summary)
-    print_cpu(console, report.served_cpu_s_per_image)
+    print_cpu(console, report.served)
     sizes = Table(title="anime per output size (a 2048x1536 photo), concurrency 1")
     for column in ("quality", "max_side", "p50 ms"):
         sizes.add_column(column, justify="right")
@@ -319,12 +310,12 @@ def main() -> None:
     )
     print("served: toonserve on a local Ray, its model deployments sized to this machine as `toonserve serve` does")
     with served(settings, args.port, machine_sized(CORES)) as url:
-        report.served, report.served_cpu_s_per_image = drive(url, args.quick, max_replicas())
+        report.served = drive(url, args.quick, scaled=True)
         report.anime_sizes = anime_sizes(url, args.quick)
         report.replica_memory_mb = replica_memory_mb()
     print("baseline: Flask + multiprocessing.Pool")
     with baseline(args.port + 1) as url:
-        report.baseline, _ = drive(url, args.quick)
+        report.baseline = drive(url, args.quick)
     if not (args.quick or args.skip_shapes):
         print("replica shapes: toonserve again, once per shape")
         report.shapes = shapes.compare(settings, args.port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import numpy as np
@@ -34,6 +34,8 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     statuses: dict[str, int]
+    cpu_s_per_image: dict[str, float] = field(default_factory=dict)
+    """Process role (bench.service.role) -> CPU seconds per image, summed over every process on the machine."""
 
 
 async def _load(url: str, body: bytes, concurrency: int, requests: int, timeout_s: float) -> LoadResult:

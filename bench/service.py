@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import ray
 from ray import serve
 from ray.serve.context import _get_global_client
+from ray.serve.deployment import Deployment
 from ray.serve.schema import ServeInstanceDetails
 
 from bench.load import run_load
 from core.settings import Settings
 from deployments.environment import NODE_ENV
+from deployments.ingress import Ingress
 from serve_app import AppArgs, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
 APP = "toonserve"
+INGRESS = cast(Deployment, Ingress).name  # mypy sees the class, not the Deployment made of it
 
 
 @contextmanager
@@ -95,20 +99,23 @@ def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str
     return dict(sorted(used.items(), key=lambda item: -item[1]))
 
 
-def grow(url: str, body: bytes, concurrency: int, deployment: str, replicas: int, limit_s: float = 180.0) -> float:
-    """Drives `url` at `concurrency` until `deployment` runs `replicas` replicas (or `limit_s` passes);
-    the seconds it took. Throughput measured after it is the replicas', not their scale-up's."""
+def grow(url: str, body: bytes, concurrency: int, deployment: str, limit_s: float = 180.0) -> float:
+    """Drives `url` at `concurrency` until `deployment` and the Ingress, which every request passes,
+    run the replicas their autoscaling settles on at that load (or `limit_s` passes); the seconds it
+    took. Throughput measured after it is the replicas', not their start's: a start takes seconds of CPU."""
+    wanted = settled_replicas(concurrency, (INGRESS, deployment))
     start = time.monotonic()
-    while running_replicas(deployment) < replicas and time.monotonic() - start < limit_s:
+    while any(running_replicas(d) < n for d, n in wanted.items()) and time.monotonic() - start < limit_s:
         run_load(url, body, concurrency, concurrency)
     return time.monotonic() - start
 
 
-def max_replicas() -> dict[str, int]:
-    """Deployment -> the most replicas its autoscaling config allows, as the running app has it."""
+def settled_replicas(concurrency: int, deployments: Iterable[str]) -> dict[str, int]:
+    """Deployment -> the replicas Serve's autoscaling settles on with `concurrency` requests in flight
+    at it (over its target_ongoing_requests, rounded up, at most max_replicas), as the running app has it."""
     details = ServeInstanceDetails(**_get_global_client().get_serve_details())
-    deployments = details.applications[APP].deployments
-    return {
-        name: d.deployment_config.autoscaling_config.get("max_replicas", 1) if d.deployment_config.autoscaling_config else 1
-        for name, d in deployments.items()
-    }
+    settled = {}
+    for name in deployments:
+        config = details.applications[APP].deployments[name].deployment_config.autoscaling_config
+        settled[name] = min(config["max_replicas"], math.ceil(concurrency / config["target_ongoing_requests"])) if config else 1
+    return settled

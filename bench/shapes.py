@@ -70,7 +70,7 @@ def measure(shape: Shape, settings: Settings, port: int) -> tuple[list[ShapeResu
             target = url + workload.path
             run_load(target, workload.body, 1, 2)  # warm-up
             single = run_load(target, workload.body, 1, 6)
-            grown = grow(target, workload.body, high, workload.deployment, shape.replicas[1])
+            grown = grow(target, workload.body, high, workload.deployment)
             busy = run_load(target, workload.body, high, requests_at(name, high))
             results.append(ShapeResult(shape.name, name, single, busy, running_replicas(workload.deployment), grown))
             print(
