@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from bench import raw, shapes
 from bench.load import RATIO_CONCURRENCY, LoadResult, requests_at, run_load, workloads
 from bench.photos import jpeg, photo
 from bench.raw import RawReport
-from bench.service import CORES, ROOT, cpu_by_role, cpu_seconds, grow, replica_memory_mb, served
+from bench.service import CORES, PORT, ROOT, grow, measured, replica_memory_mb, served
 from core.settings import Settings
 from deployments.batching import BatchConfig
 from deployments.model import machine_sized
@@ -61,10 +61,7 @@ def drive(base_url: str, quick: bool, scaled: bool = False) -> Runs:
         for concurrency, requests in levels(name, quick):
             if scaled and concurrency > 1:
                 grow(url, workload.body, concurrency, workload.deployment)
-            before = cpu_seconds()
-            outcome = run_load(url, workload.body, concurrency, requests)
-            used = cpu_by_role(before, cpu_seconds())
-            outcome = replace(outcome, cpu_s_per_image={k: v / max(1, outcome.ok) for k, v in used.items()})
+            outcome = measured(url, workload.body, concurrency, requests)
             results[name].append(outcome)
             print(f"  {name} c={concurrency}: {outcome.images_per_s:.2f} img/s, p50 {outcome.p50_ms:.0f} ms, {outcome.statuses}")
     return results
@@ -277,7 +274,7 @@ def soak(settings: Settings, port: int, seconds: float) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes, batches, levels and requests (a smoke run)")
-    parser.add_argument("--port", type=int, default=8300)
+    parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument(
         "--soak", type=float, metavar="SECONDS", help="only a steady mixed load this long, reporting replica memory"
     )

@@ -1,15 +1,18 @@
-"""`python -m bench.gpu`: the models on a CUDA GPU, by precision, batch and mode, then as a replica runs them.
+"""`python -m bench.gpu`: the models on a CUDA GPU, by precision, batch and mode, as a replica runs them, then served.
 
-Two sections, written to bench/results/gpu-<timestamp>.json and printed as tables:
+Three sections, written to bench/results/gpu-<timestamp>.json and printed as tables:
 1. kernels: each model's forward alone, its input already on the GPU: fp32 NCHW (the PSNR reference,
    the module as loaded), then fp32, bf16 and fp16 autocast on the folded module, channels_last;
    run eagerly and replayed from a CUDA graph captured per batch; batches 1 to 32.
 2. replica: core.runner.ModelRunner as a GPU model replica runs it (the Settings' precision, the
    whole batch in one forward): uint8 photos on the host in, outputs on the host out. The smallest
    batch within 10% of the best images/s is what the GPU config's max_batch_size should allow.
+3. served: the whole app over HTTP on a local Ray, every deployment with the options of the GPU
+   cluster's Serve config (its GPU node and CPU workers on this one machine), anime and the mattes at
+   concurrency 1, at the model deployment's max_batch_size and at its max_ongoing_requests.
 
-Needs torch with CUDA and the project's own packages, not Ray. `--device cpu --quick` runs the same
-code on the CPU (no graphs) to check it, not to measure.
+Needs torch with CUDA and the project's packages. `--device cpu --quick` runs the same code on the
+CPU (no graphs; the local Ray declares a GPU that torch does not see) to check it, not to measure.
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+import yaml
 from rich.console import Console
 from rich.table import Table
 from torch import nn
 
+from bench.load import LoadResult, run_load, workloads
 from bench.photos import photo
 from bench.raw import as_pixels, load_or_seed, prepared, psnr
+from bench.service import CORES, INGRESS, PORT, measured, running_replicas, served
 from core.device import choose_device
 from core.runner import ModelRunner, bucket_shape, pad_to
 from core.settings import Settings
@@ -38,6 +45,7 @@ from models.animegan import ANIME_WEIGHTS
 from models.registry import Registry, WeightsEntry
 from models.u2net import U2NET_WEIGHTS
 from models.weights import WeightsLocations
+from toonserve.serve_configs import CLUSTER_CONFIGS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCHES = [1, 2, 4, 8, 16, 32]
@@ -53,6 +61,9 @@ CASES: list[tuple[Registry[WeightsEntry], str, tuple[int, int]]] = [
 side (a 3:2 photo), the mattes at their fixed size."""
 ENOUGH = 0.9
 """A batch size is enough once its images/s is within this fraction of the best."""
+SERVED_WORKLOADS = ("anime", "matte_u2netp", "matte_u2net_human_seg")
+SERVED_ROUNDS = 8
+"""Closed-loop rounds a served level runs, after half as many to let its deployments scale."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,14 @@ class ReplicaResult:
     images_per_s: float
 
 
+@dataclass(frozen=True)
+class ServedResult:
+    workload: str
+    load: LoadResult
+    replicas: dict[str, int]
+    """Deployment -> its replicas running at the end of the level: the model deployment's and the Ingress's."""
+
+
 @dataclass
 class GpuReport:
     machine: dict[str, str | int | bool]
@@ -94,6 +113,7 @@ class GpuReport:
     replica_placement: str = ""
     enough_batch: dict[str, int] = field(default_factory=dict)
     """Model at its size -> the smallest replica batch within ENOUGH of the best images/s."""
+    served: list[ServedResult] = field(default_factory=list)
 
 
 def synchronize(device: str) -> None:
@@ -210,6 +230,48 @@ def enough_batch(results: list[ReplicaResult]) -> dict[str, int]:
     return found
 
 
+def cluster_gpu_options() -> dict[str, dict[str, Any]]:
+    """Each deployment's options in the GPU cluster's Serve config, less the custom resources that only
+    a cluster's worker nodes declare: that cluster's GPU node and CPU workers on one machine."""
+    (application,) = yaml.safe_load(CLUSTER_CONFIGS[True].read_text())["applications"]
+    options = {}
+    for deployment in application["deployments"]:
+        found = {option: value for option, value in deployment.items() if option != "name"}
+        found["ray_actor_options"] = {k: v for k, v in found["ray_actor_options"].items() if k != "resources"}
+        options[deployment["name"]] = found
+    return options
+
+
+def least_cpus(options: dict[str, dict[str, Any]]) -> int:
+    """The CPUs every deployment's min_replicas ask for: what the local Ray declares at least, so that
+    the app starts on a machine with fewer cores (the CPU check)."""
+    asked = sum(o["ray_actor_options"].get("num_cpus", 1) * o["autoscaling_config"]["min_replicas"] for o in options.values())
+    return int(asked) + 1
+
+
+def serve_on_gpu(settings: Settings, device: str, quick: bool, port: int) -> list[ServedResult]:
+    """The app with the GPU cluster config's options; each workload at 1, its model deployment's
+    max_batch_size and its max_ongoing_requests requests in flight."""
+    options = cluster_gpu_options()
+    gpus = torch.cuda.device_count() if device == "cuda" else 1
+    results = []
+    with served(settings, port, options, cpus=max(CORES, least_cpus(options)), gpus=gpus) as url:
+        for name in SERVED_WORKLOADS:
+            workload = workloads()[name]
+            target = url + workload.path
+            model = options[workload.deployment]
+            levels = [1, model["user_config"]["max_batch_size"], model["max_ongoing_requests"]]
+            run_load(target, workload.body, 1, 2)  # warm-up
+            for concurrency in [1, 2] if quick else levels:
+                run_load(target, workload.body, concurrency, concurrency * SERVED_ROUNDS // 2)
+                load = measured(target, workload.body, concurrency, concurrency * SERVED_ROUNDS)
+                replicas = {d: running_replicas(d) for d in (workload.deployment, INGRESS)}
+                results.append(ServedResult(name, load, replicas))
+                print(f"  served {name} c{concurrency}: {load.images_per_s:.1f} img/s, p50 {load.p50_ms:.0f} ms, "
+                      f"{load.statuses}, replicas {replicas}", flush=True)  # fmt: skip
+    return results
+
+
 def peak_tflops(device: str, dtype: torch.dtype, side: int = 8192) -> float:
     a, b = (torch.randn(side, side, device=device).to(dtype) for _ in range(2))
     seconds = seconds_per_call(lambda: a @ b, device, 0.5)
@@ -239,6 +301,19 @@ def print_report(report: GpuReport) -> None:
         replicas.add_row(r.model, f"{r.width}x{r.height}", str(r.batch), f"{r.ms_per_batch:.1f}", f"{r.images_per_s:.1f}")
     console.print(replicas)
     console.print(f"smallest batch within {ENOUGH:.0%} of the best images/s: {report.enough_batch}")
+    if not report.served:
+        return
+    served_table = Table(title="served: over HTTP, the GPU cluster config's options on this machine")
+    for column in ("workload", "conc.", "img/s", "p50 ms", "p95 ms", "statuses", "replicas", "CPU ms/img", "Ingress CPU ms/img"):
+        served_table.add_column(column, justify="right")
+    for level in report.served:
+        load = level.load
+        served_table.add_row(
+            level.workload, str(load.concurrency), f"{load.images_per_s:.1f}", f"{load.p50_ms:.0f}", f"{load.p95_ms:.0f}",
+            str(load.statuses), str(level.replicas), f"{1e3 * sum(load.cpu_s_per_image.values()):.1f}",
+            f"{1e3 * load.cpu_s_per_image.get(INGRESS, 0.0):.1f}",
+        )  # fmt: skip
+    console.print(served_table)
 
 
 def main() -> None:
@@ -246,6 +321,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: check the code, not measure it")
     parser.add_argument("--quick", action="store_true", help="batches 1 and 2, a short time per row")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the folder the JSON goes to")
+    parser.add_argument("--skip-served", action="store_true", help="the kernels and the replica only, without Ray")
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("torch sees no CUDA device here; `--device cpu --quick` checks the code on the CPU")
@@ -269,6 +346,9 @@ def main() -> None:
     print("replica: ModelRunner.run, as a model replica's forward thread runs a batch")
     report.replica, report.replica_placement = replica(settings, args.device, batches, least_s)
     report.enough_batch = enough_batch(report.replica)
+    if not args.skip_served:
+        print("served: the GPU cluster config's options, over HTTP")
+        report.served = serve_on_gpu(settings, args.device, args.quick, args.port)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"gpu-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))

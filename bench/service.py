@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from ray.serve.context import _get_global_client
 from ray.serve.deployment import Deployment
 from ray.serve.schema import ServeInstanceDetails
 
-from bench.load import run_load
+from bench.load import LoadResult, run_load
 from core.settings import Settings
 from deployments.environment import NODE_ENV
 from deployments.ingress import Ingress
@@ -26,14 +27,25 @@ from serve_app import AppArgs, build_app
 ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
 APP = "toonserve"
+PORT = 8300
+"""The benchmarks' HTTP port, off `make run`'s 8000."""
 INGRESS = cast(Deployment, Ingress).name  # mypy sees the class, not the Deployment made of it
 
 
 @contextmanager
-def served(settings: Settings, port: int, options: dict[str, dict[str, Any]] | None = None) -> Iterator[str]:
-    """Yields the base URL; `options` overrides deployments' options by name (serve_app.AppArgs)."""
+def served(
+    settings: Settings, port: int, options: dict[str, dict[str, Any]] | None = None, cpus: int = CORES, gpus: int = 0
+) -> Iterator[str]:
+    """Yields the base URL; `options` overrides deployments' options by name (serve_app.AppArgs);
+    `cpus` and `gpus` are what the local Ray declares."""
     os.environ.update(NODE_ENV)  # as every node starts: Ray's processes inherit it
-    ray.init(num_cpus=CORES, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    ray.init(
+        num_cpus=cpus,
+        num_gpus=gpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app(AppArgs(settings=settings, options=options or {})), name=APP, route_prefix="/")
@@ -41,6 +53,14 @@ def served(settings: Settings, port: int, options: dict[str, dict[str, Any]] | N
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def measured(url: str, body: bytes, concurrency: int, requests: int) -> LoadResult:
+    """One load level, with the CPU seconds each process on the machine spent per image."""
+    before = cpu_seconds()
+    outcome = run_load(url, body, concurrency, requests)
+    used = cpu_by_role(before, cpu_seconds())
+    return replace(outcome, cpu_s_per_image={role: seconds / max(1, outcome.ok) for role, seconds in used.items()})
 
 
 def running_replicas(deployment: str) -> int:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.load import RATIO_CONCURRENCY, LoadResult, requests_at, run_load, workloads
-from bench.service import CORES, ROOT, grow, replica_memory_mb, running_replicas, served
+from bench.service import CORES, PORT, ROOT, grow, replica_memory_mb, running_replicas, served
 from core.settings import Settings
 from core.stages import model_stages
 from deployments.batching import BatchConfig
@@ -113,7 +113,7 @@ def print_shapes(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.shapes", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8300)
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     settings = Settings()
     if settings.weights_dir is None:
