@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import platform
 import time
 import traceback
@@ -246,7 +247,7 @@ def least_cpus(options: dict[str, dict[str, Any]]) -> int:
     """The CPUs every deployment's min_replicas ask for: what the local Ray declares at least, so that
     the app starts on a machine with fewer cores (the CPU check)."""
     asked = sum(o["ray_actor_options"].get("num_cpus", 1) * o["autoscaling_config"]["min_replicas"] for o in options.values())
-    return int(asked) + 1
+    return math.ceil(asked)
 
 
 def serve_on_gpu(settings: Settings, device: str, quick: bool, port: int) -> list[ServedResult]:
@@ -255,9 +256,10 @@ def serve_on_gpu(settings: Settings, device: str, quick: bool, port: int) -> lis
     options = cluster_gpu_options()
     gpus = torch.cuda.device_count() if device == "cuda" else 1
     results = []
+    every = workloads()
     with served(settings, port, options, cpus=max(CORES, least_cpus(options)), gpus=gpus) as url:
         for name in SERVED_WORKLOADS:
-            workload = workloads()[name]
+            workload = every[name]
             target = url + workload.path
             model = options[workload.deployment]
             levels = [1, model["user_config"]["max_batch_size"], model["max_ongoing_requests"]]

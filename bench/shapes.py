@@ -64,9 +64,10 @@ class ShapeResult:
 def measure(shape: Shape, settings: Settings, port: int) -> tuple[list[ShapeResult], float]:
     """Each case in this shape, and the model replicas' USS in MB at the end."""
     results = []
+    every = workloads()
     with served(settings, port, shape.options()) as url:
         for name, high in RATIO_CONCURRENCY.items():
-            workload = workloads()[name]
+            workload = every[name]
             target = url + workload.path
             run_load(target, workload.body, 1, 2)  # warm-up
             single = run_load(target, workload.body, 1, 6)
