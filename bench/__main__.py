@@ -116,13 +116,8 @@ class Report:
     def at(self, side: Runs, workload: str, concurrency: int) -> LoadResult:
         return next(r for r in side[workload] if r.concurrency == concurrency)
 
-    @property
-    def served_variant(self) -> str:
-        """The raw variant the served models run."""
-        return "bf16-cl-compiled" if self.machine.get("compile_models") else "bf16-cl"
-
     def compute_ratios(self) -> None:
-        variant = self.served_variant
+        variant = self.raw.served_variant
         anime_c = ratio_level("anime", self.quick)
         served_anime = self.at(self.served, "anime", anime_c).images_per_s
         shaped = {rate.model: rate for rate in self.raw.shaped}
@@ -135,7 +130,7 @@ class Report:
                 rate = shaped[model]
                 self.ratios[
                     f"{workload} c{concurrency}: served / raw in the served shape "
-                    f"({rate.processes} processes x {rate.threads} thread, bf16-cl, {rate.width}x{rate.height}, batch 1)"
+                    f"({rate.processes} processes x {rate.threads} thread, {rate.variant}, {rate.width}x{rate.height}, batch 1)"
                 ] = self.at(self.served, workload, concurrency).images_per_s / rate.images_per_s
         self.ratios |= {
             f"anime c{anime_c}: served / raw in one process on every core ({variant}, 512x384, batch 1)": served_anime
@@ -173,7 +168,7 @@ def print_cpu(console: Console, served: Runs) -> None:
 def print_report(report: Report) -> None:
     console = Console(width=170)
     peaks = report.raw.peak_gflops
-    table = Table(title=f"raw (peak GEMM: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s)")
+    table = Table(title=f"raw (peak GEMM: {', '.join(f'{name} {gflops:.0f}' for name, gflops in peaks.items())} GFLOP/s)")
     for column in ("model", "size", "batch", "variant", "ms/img", "img/s", "GFLOP/s", "÷ peak", "PSNR dB"):
         table.add_column(column, justify="right")
     for m in report.raw.models:
@@ -301,7 +296,7 @@ def main() -> None:
             WeightsLocations(weights_dir=settings.weights_dir),
             quick=args.quick,
             threads=CORES,
-            compiled=settings.compile_models,
+            served=raw.served_variant(settings),
             shape=(CORES, BatchConfig().threads),
         ),
     )

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -26,13 +26,24 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.photos import photo
 from core.art import FILTERS
+from core.device import choose_device
 from core.memory import MODEL_ALLOCATOR
+from core.settings import Settings
 from models.animegan import ANIME_WEIGHTS
 from models.registry import WeightsEntry
 from models.u2net import U2NET_WEIGHTS
 from models.weights import WeightsLocations, WeightsNotFound, for_inference, load_weights, seeded_init
 
-Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "bf16-cl-compiled"]
+Variant = Literal["fp32-nchw", "fp32-cl", "bf16-cl", "fp32-cl-compiled", "bf16-cl-compiled"]
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
+
+
+def served_variant(settings: Settings) -> Variant:
+    """The variant a CPU model replica runs on this machine with `settings`: its precision as the
+    replica chooses it (bf16 autocast only where the CPU has bf16 kernels), compiled or not."""
+    precision = "bf16" if choose_device(gpu_assigned=False, precision=settings.precision).bf16 else "fp32"
+    variant = f"{precision}-cl" + ("-compiled" if settings.compile_models else "")
+    return next(v for v in VARIANTS if v == variant)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class ShapedRate:
     threads: int
     images_per_s: float
     """Summed over the processes."""
+    variant: str = "bf16-cl"
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,8 @@ class RawReport:
     allocator: dict[str, str]
     """The environment the models ran under."""
     shaped: list[ShapedRate] = field(default_factory=list)
+    served_variant: str = "bf16-cl"
+    """The variant the served models run on this machine (served_variant); runs before it had no other."""
 
     def rate(self, model: str, size: tuple[int, int], variant: str) -> float:
         """images/s at batch 1."""
@@ -107,7 +121,7 @@ def prepared(module: nn.Module, variant: Variant) -> nn.Module:
         return module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     module = for_inference(copy.deepcopy(module)).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # As the service compiles (core.model_bank); the warm-up pass in `timed` pays the compile.
-    return torch.compile(module, dynamic=True) if variant == "bf16-cl-compiled" else module  # type: ignore[return-value]
+    return torch.compile(module, dynamic=True) if variant.endswith("-compiled") else module  # type: ignore[return-value]
 
 
 def timed(module: nn.Module, x: torch.Tensor, variant: Variant, repeats: int) -> tuple[float, torch.Tensor]:
@@ -169,15 +183,23 @@ def _run_model(
     return results
 
 
-def run_models(locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool) -> RawReport:
-    """Models in this process; the filters and allocator are filled in by `measure`. `compiled`
-    adds the torch.compile'd variant that the service runs with TOONSERVE_COMPILE_MODELS=1."""
+def measured_variants(served: Variant, layouts: tuple[Variant, ...]) -> list[Variant]:
+    """The reference, `layouts`, bf16 where this CPU has its kernels (emulated, it is about 10x
+    slower than fp32, and no replica runs it), and the variant the service runs."""
+    bf16: tuple[Variant, ...] = ("bf16-cl",) if choose_device(gpu_assigned=False).bf16 else ()
+    return list(dict.fromkeys(("fp32-nchw", *layouts, *bf16, served)))
+
+
+def run_models(locations: WeightsLocations, *, quick: bool, threads: int, served: Variant) -> RawReport:
+    """Models in this process; the filters and allocator are filled in by `measure`. `served` is the
+    variant the service runs here (served_variant)."""
     torch.set_num_threads(threads)
-    peaks = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
+    variants = measured_variants(served, ("fp32-cl",))
+    # An emulated bf16 GEMM peak takes minutes and measures nothing a variant here runs.
+    precisions = {"fp32": torch.float32} | ({"bf16": torch.bfloat16} if "bf16-cl" in variants else {})
+    peaks = {name: peak_gflops(dtype) for name, dtype in precisions.items()}
     repeats = 1 if quick else 3
     batches = [1] if quick else [1, 4]
-    extra: list[Variant] = ["bf16-cl-compiled"] if compiled else []
-    variants: list[Variant] = ["fp32-nchw", "fp32-cl", "bf16-cl", *extra]
     results: list[RawResult] = []
     sources: dict[str, str] = {}
 
@@ -188,10 +210,10 @@ def run_models(locations: WeightsLocations, *, quick: bool, threads: int, compil
     for name in ("u2netp", "u2net_human_seg"):
         entry = U2NET_WEIGHTS.get(name)
         net, sources[name] = load_or_seed(entry, locations)
-        matte_variants: list[Variant] = ["fp32-nchw", "bf16-cl", *extra]
+        matte_variants = measured_variants(served, ())
         size = entry.transforms.working_size((1, 1))
         results += _run_model(name, entry, net, [size], matte_variants, batches, repeats)
-    return RawReport(peaks, sources, results, {}, {})
+    return RawReport(peaks, sources, results, {}, {}, served_variant=served)
 
 
 def filters_ms(repeats: int) -> dict[str, float]:
@@ -220,14 +242,16 @@ def _shaped(model: str) -> tuple[WeightsEntry, tuple[int, int]]:
     return entry, size or entry.transforms.working_size((1, 1))
 
 
-def shaped_rate(locations: WeightsLocations, model: str, processes: int, threads: int, seconds: float) -> ShapedRate:
-    """`processes` children at once, each timing bf16 channels_last batch-1 forwards for `seconds`
-    after a common start, under MODEL_ALLOCATOR: the served replicas' shape without the serving."""
+def shaped_rate(
+    locations: WeightsLocations, model: str, variant: Variant, processes: int, threads: int, seconds: float
+) -> ShapedRate:
+    """`processes` children at once, each timing `variant`'s batch-1 forwards for `seconds` after a
+    common start, under MODEL_ALLOCATOR: the served replicas' shape without the serving."""
     _, (width, height) = _shaped(model)
     start_at = time.time() + 30.0  # every child loaded and warmed up by then
     with tempfile.TemporaryDirectory() as scratch:
         outputs = [Path(scratch) / f"{i}.json" for i in range(processes)]
-        command = [sys.executable, "-m", "bench.raw", "--threads", str(threads), "--shaped", model]
+        command = [sys.executable, "-m", "bench.raw", "--threads", str(threads), "--shaped", model, "--served", variant]
         command += ["--start-at", str(start_at), "--seconds", str(seconds)]
         if locations.weights_dir is not None:
             command += ["--weights-dir", str(locations.weights_dir)]
@@ -236,18 +260,20 @@ def shaped_rate(locations: WeightsLocations, model: str, processes: int, threads
             if child.wait() != 0:
                 raise RuntimeError(f"bench.raw --shaped {model} failed")
         rate = sum(json.loads(out.read_text())["images_per_s"] for out in outputs)
-    return ShapedRate(model, width, height, processes, threads, rate)
+    return ShapedRate(model, width, height, processes, threads, rate, variant)
 
 
-def _shaped_child(locations: WeightsLocations, model: str, threads: int, start_at: float, seconds: float) -> float:
+def _shaped_child(
+    locations: WeightsLocations, model: str, variant: Variant, threads: int, start_at: float, seconds: float
+) -> float:
     torch.set_num_threads(threads)
     entry, (width, height) = _shaped(model)
     module, _ = load_or_seed(entry, locations)
     image, _ = photo(width, height)
     x = entry.transforms.to_input(torch.from_numpy(image.copy())[None]).contiguous(memory_format=torch.channels_last)
-    module = prepared(module, "bf16-cl")
+    module = prepared(module, variant)
     done = 0
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant.startswith("bf16")):
         module(x)
         time.sleep(max(0.0, start_at - time.time()))
         start = time.perf_counter()
@@ -258,21 +284,23 @@ def _shaped_child(locations: WeightsLocations, model: str, threads: int, start_a
 
 
 def measure(
-    locations: WeightsLocations, *, quick: bool, threads: int, compiled: bool, shape: tuple[int, int] | None = None
+    locations: WeightsLocations, *, quick: bool, threads: int, served: Variant, shape: tuple[int, int] | None = None
 ) -> RawReport:
     """The models in a child process under MODEL_ALLOCATOR, then the filters here; with `shape`
-    (processes, threads), each served model run that way too (shaped_rate)."""
+    (processes, threads), each served model run that way too in the `served` variant (shaped_rate)."""
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "raw.json"
         command = [sys.executable, "-m", "bench.raw", "--out", str(output), "--threads", str(threads)]
         if locations.weights_dir is not None:
             command += ["--weights-dir", str(locations.weights_dir)]
-        options = (["--quick"] if quick else []) + (["--compiled"] if compiled else [])
+        options = ["--served", served] + (["--quick"] if quick else [])
         subprocess.run([*command, *options], env={**os.environ, **MODEL_ALLOCATOR}, check=True)
         found = json.loads(output.read_text())
     models = [RawResult(**m) for m in found["models"]]
-    shaped = [shaped_rate(locations, model, *shape, 8.0 if quick else 20.0) for model in SHAPED_MODELS] if shape else []
-    return RawReport(found["peak_gflops"], found["weights"], models, filters_ms(1 if quick else 3), MODEL_ALLOCATOR, shaped)
+    seconds = 8.0 if quick else 20.0
+    shaped = [shaped_rate(locations, model, served, *shape, seconds) for model in SHAPED_MODELS] if shape else []
+    filters = filters_ms(1 if quick else 3)
+    return RawReport(found["peak_gflops"], found["weights"], models, filters, MODEL_ALLOCATOR, shaped, served)
 
 
 def main() -> None:
@@ -281,17 +309,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--weights-dir", type=Path)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--compiled", action="store_true")
+    parser.add_argument("--served", choices=VARIANTS, required=True, help="the variant the service runs here")
     parser.add_argument("--shaped", choices=list(SHAPED_MODELS), help="one child of shaped_rate")
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     locations = WeightsLocations(weights_dir=args.weights_dir)
     if args.shaped:
-        rate = _shaped_child(locations, args.shaped, args.threads, args.start_at, args.seconds)
+        rate = _shaped_child(locations, args.shaped, args.served, args.threads, args.start_at, args.seconds)
         args.out.write_text(json.dumps({"images_per_s": rate}))
         return
-    report = run_models(locations, quick=args.quick, threads=args.threads, compiled=args.compiled)
+    report = run_models(locations, quick=args.quick, threads=args.threads, served=args.served)
     args.out.write_text(json.dumps(asdict(report)))
 
 
