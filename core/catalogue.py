@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 from core.errors import InvalidParameter
-from core.imaging import OutputFormat
+from core.imaging import DEFAULT_MAX_SIDE, OutputFormat
 from core.photo import Photo, Picture
 from core.settings import Settings
 from core.stages import STAGES, ModelStage, Stage, Stages, StageStates
@@ -30,7 +30,6 @@ from models.registry import Registry
 
 MAX_SIDE_LIMIT = 4096
 """The longest output side any effect makes; an effect may declare a lower one (Effect.max_side)."""
-DEFAULT_MAX_SIDE = 1024
 DEFAULT_CATALOGUE = "core.effects:CATALOGUE"
 """What the service serves unless told otherwise (serve_app.AppArgs.catalogue)."""
 

@@ -13,8 +13,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 from models.transforms import fit_within
 
-__all__ = ["MEDIA_TYPES", "OutputFormat", "decode", "encode", "fit_within", "open_image", "oriented_size", "resize"]
+__all__ = [
+    "DEFAULT_MAX_SIDE",
+    "MEDIA_TYPES",
+    "OutputFormat",
+    "decode",
+    "encode",
+    "fit_within",
+    "open_image",
+    "oriented_size",
+    "resize",
+]
 
+DEFAULT_MAX_SIDE = 1024
+"""The output's long side unless a request says otherwise."""
 OutputFormat = Literal["png", "jpeg", "webp"]
 MEDIA_TYPES: dict[OutputFormat, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")

@@ -8,8 +8,10 @@ the filters 85% slower: each large temporary was a fresh, zero-filled mapping.
 
 Model replicas are the other way round: a forward pass frees and reallocates the same activations
 every time, and handing them back to the OS makes the next forward fault every page in again. They
-start with `MODEL_ALLOCATOR`: one arena, no mmap, and up to 1 GiB of freed memory kept, so that one
-huge image does not pin its peak. docs/performance.md has the measurements behind each choice.
+start with `MODEL_ALLOCATOR`: one arena, no mmap, freed memory kept. glibc trims only the top of
+the heap, so a large forward's peak stays held; the model runner hands it back after any forward
+larger than the default output (core/runner.py). docs/performance.md has the measurements behind
+each choice.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import torch
 from core import imaging, tiles
 from core.device import Placement, default_threads, use_threads
 from core.errors import WEIGHTS_INSTALL_HINT, InvalidImage, InvalidParameter, ToonError, WeightsMissing
+from core.imaging import DEFAULT_MAX_SIDE
+from core.memory import release_free_memory
 from core.settings import Settings
 from core.tiles import MAX_WORKING_SIDE
 from models import tiling
@@ -155,7 +157,13 @@ class ModelRunner:
     def run(self, items: list[ModelItem]) -> list[Outcome]:
         """One outcome per item, in order; a bad item or a failed group fails alone."""
         use_threads(self.threads)
-        return run_grouped(items, self._key, self._forward, self.forward_batch)
+        try:
+            return run_grouped(items, self._key, self._forward, self.forward_batch)
+        finally:
+            # The replica keeps a forward's freed memory for the next one (core.memory.MODEL_ALLOCATOR),
+            # but past the default output's size that is gigabytes held for a rare request: hand it back.
+            if any(max(getattr(image, "shape", ())[:2], default=0) > DEFAULT_MAX_SIDE for image, _ in items):
+                release_free_memory()
 
     def _entry(self, name: str) -> WeightsEntry:
         """The loaded model's entry; InvalidParameter for an unknown name, WeightsMissing for an unloaded one."""

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +12,7 @@ import torch._dynamo.utils
 
 from core.device import choose_device
 from core.errors import InvalidImage, InvalidParameter, WeightsMissing
+from core.memory import MODEL_ALLOCATOR
 from core.runner import ModelRunner, bucket_shape
 from core.settings import Precision, Settings
 from models.animegan import ANIME_WEIGHTS
@@ -159,3 +164,14 @@ def test_bf16_mattes_stay_close_to_fp32(fp32: ModelRunner, weights_dir: Path) ->
     assert isinstance(exact, tuple)
     assert isinstance(approximate, tuple)
     assert float(np.abs(exact[0] - approximate[0]).mean()) < 0.02
+
+
+@pytest.mark.slow
+def test_a_forward_past_the_default_output_hands_its_memory_back(weights_dir: Path) -> None:
+    """Under the model replicas' allocator a forward at the default output's size keeps its memory for
+    the next one; one past it hands its memory back instead of holding its peak."""
+    probe = [sys.executable, "-m", "tests.core.memory_probe", str(weights_dir)]
+    found = subprocess.run(probe, env={**os.environ, **MODEL_ALLOCATOR}, capture_output=True, text=True, check=True)
+    uss = json.loads(found.stdout.splitlines()[-1])
+    assert uss["default"] > uss["loaded"] + 200, uss
+    assert uss["larger"] < uss["default"] - 200, uss
