@@ -9,20 +9,24 @@ the filters 85% slower: each large temporary was a fresh, zero-filled mapping.
 Model replicas are the other way round: a forward pass frees and reallocates the same activations
 every time, and handing them back to the OS makes the next forward fault every page in again. They
 start with `MODEL_ALLOCATOR`: one arena, no mmap, freed memory kept. glibc trims only the top of
-the heap, so a large forward's peak stays held; the model runner hands it back after any forward
-larger than the default output (core/runner.py). docs/performance.md has the measurements behind
-each choice.
+the heap, so a large forward's peak would stay held for good; the model runner hands it back once
+no forward larger than the default output has come for a while (`DeferredRelease`).
+docs/performance.md has the measurements behind each choice.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from collections.abc import Callable
 from functools import cache, wraps
 from typing import ParamSpec, TypeVar
 
 KEEP_FREED_BYTES = 1 << 30
+LARGE_WORK_KEEP_S = 30.0
+"""How long a model replica keeps a large forward's memory for another: large renders back to back
+skip faulting it all in again, and a replica at rest does not hold it."""
 MODEL_ALLOCATOR = {
     "GLIBC_TUNABLES": f"glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={KEEP_FREED_BYTES}"
 }
@@ -56,3 +60,24 @@ def trims_after(method: Callable[P, R]) -> Callable[P, R]:
             release_free_memory()
 
     return trimmed
+
+
+class DeferredRelease:
+    """Hands free memory back once `after_s` pass without another `arm`. The work holds `lock`, so
+    that a release never runs in the middle of it."""
+
+    def __init__(self, after_s: float = LARGE_WORK_KEEP_S) -> None:
+        self.after_s = after_s
+        self.lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.after_s, self._release)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _release(self) -> None:
+        with self.lock:
+            release_free_memory()

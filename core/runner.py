@@ -16,7 +16,7 @@ from core import imaging, tiles
 from core.device import Placement, default_threads, use_threads
 from core.errors import WEIGHTS_INSTALL_HINT, InvalidImage, InvalidParameter, ToonError, WeightsMissing
 from core.imaging import DEFAULT_MAX_SIDE
-from core.memory import release_free_memory
+from core.memory import DeferredRelease
 from core.settings import Settings
 from core.tiles import MAX_WORKING_SIDE
 from models import tiling
@@ -131,6 +131,7 @@ class ModelRunner:
         self.forward_batch = placement.forward_batch
         self.threads = default_threads(placement.cpus)
         self.tile_side = settings.tile_side
+        self.large_memory = DeferredRelease()
 
     def tune(self, forward_batch: int, threads: int) -> None:
         """0 means automatic: the placement's forward batch and default_threads."""
@@ -157,13 +158,13 @@ class ModelRunner:
     def run(self, items: list[ModelItem]) -> list[Outcome]:
         """One outcome per item, in order; a bad item or a failed group fails alone."""
         use_threads(self.threads)
-        try:
-            return run_grouped(items, self._key, self._forward, self.forward_batch)
-        finally:
-            # The replica keeps a forward's freed memory for the next one (core.memory.MODEL_ALLOCATOR),
-            # but past the default output's size that is gigabytes held for a rare request: hand it back.
-            if any(max(getattr(image, "shape", ())[:2], default=0) > DEFAULT_MAX_SIDE for image, _ in items):
-                release_free_memory()
+        with self.large_memory.lock:
+            outcomes = run_grouped(items, self._key, self._forward, self.forward_batch)
+        # A forward's freed memory stays for the next one (core.memory.MODEL_ALLOCATOR); past the
+        # default output's size that is gigabytes, kept only while large forwards keep coming.
+        if any(max(getattr(image, "shape", ())[:2], default=0) > DEFAULT_MAX_SIDE for image, _ in items):
+            self.large_memory.arm()
+        return outcomes
 
     def _entry(self, name: str) -> WeightsEntry:
         """The loaded model's entry; InvalidParameter for an unknown name, WeightsMissing for an unloaded one."""

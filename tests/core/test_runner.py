@@ -167,11 +167,12 @@ def test_bf16_mattes_stay_close_to_fp32(fp32: ModelRunner, weights_dir: Path) ->
 
 
 @pytest.mark.slow
-def test_a_forward_past_the_default_output_hands_its_memory_back(weights_dir: Path) -> None:
+def test_a_forward_past_the_default_output_hands_its_memory_back_a_while_after(weights_dir: Path) -> None:
     """Under the model replicas' allocator a forward at the default output's size keeps its memory for
-    the next one; one past it hands its memory back instead of holding its peak."""
+    the next one; one past it keeps its memory for a while, then hands it back instead of holding its peak."""
     probe = [sys.executable, "-m", "tests.core.memory_probe", str(weights_dir)]
     found = subprocess.run(probe, env={**os.environ, **MODEL_ALLOCATOR}, capture_output=True, text=True, check=True)
     uss = json.loads(found.stdout.splitlines()[-1])
     assert uss["default"] > uss["loaded"] + 200, uss
-    assert uss["larger"] < uss["default"] - 200, uss
+    assert uss["larger"] > uss["default"] - 100, uss
+    assert uss["later"] < uss["default"] - 200, uss
