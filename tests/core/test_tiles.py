@@ -43,15 +43,19 @@ def test_blending_unchanged_tiles_gives_the_image_back(height: int, width: int) 
     assert np.allclose(blend(layout, [tile.crop(matte) for tile in layout]), matte, atol=1e-6)
 
 
+SIZE = (820, 800)
+"""(width, height): just past two tiles of the smallest side (2 x OVERLAP) each way, so 2 x 2 tiles."""
+
+
 def tiling_runner(weights_dir: Path, tile_side: int) -> ModelRunner:
     settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False, tile_side=tile_side)
     return anime_runner(settings)
 
 
 def test_anime_past_the_tile_side_matches_anime_drawn_whole(weights_dir: Path) -> None:
-    image = photo(1200, 800, seed=5)
+    image = photo(SIZE[0], SIZE[1], seed=5)
     tiled = tiling_runner(weights_dir, 2 * OVERLAP)
-    assert len(plan(800, 1200, tiled.tile_side)) == 4
+    assert len(plan(SIZE[1], SIZE[0], tiled.tile_side)) == 4
     whole = styled(tiling_runner(weights_dir, MAX_WORKING_SIDE), image)
     assert psnr(whole, styled(tiled, image)) >= 40.0
 
@@ -59,6 +63,6 @@ def test_anime_past_the_tile_side_matches_anime_drawn_whole(weights_dir: Path) -
 def test_tiles_normalised_on_their_own_would_show_seams(weights_dir: Path) -> None:
     """What the shared statistics are for: the same tiles, each normalised by its own statistics."""
     runner = tiling_runner(weights_dir, MAX_WORKING_SIDE)
-    image = photo(1200, 800, seed=5)
-    layout = plan(800, 1200, 2 * OVERLAP, ANIME_WEIGHTS.get(STYLE).transforms.stride)
+    image = photo(SIZE[0], SIZE[1], seed=5)
+    layout = plan(SIZE[1], SIZE[0], 2 * OVERLAP, ANIME_WEIGHTS.get(STYLE).transforms.stride)
     assert psnr(styled(runner, image), blend(layout, [styled(runner, tile.crop(image)) for tile in layout])) < 40.0
