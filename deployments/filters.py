@@ -10,7 +10,7 @@ from core.art import FilterParams
 from core.device import default_threads
 from core.memory import trims_after
 from deployments.batching import replica_cpus
-from deployments.scaling import REPLACE_FIRST, bursty
+from deployments.scaling import HEALTH_CHECK_PERIOD_S, REPLACE_FIRST, bursty
 
 
 @serve.deployment(
@@ -20,7 +20,7 @@ from deployments.scaling import REPLACE_FIRST, bursty
     max_ongoing_requests=4,
     max_queued_requests=12,
     autoscaling_config=bursty(1, 2, 2),
-    health_check_period_s=10,
+    health_check_period_s=HEALTH_CHECK_PERIOD_S,
     max_surge_percent=REPLACE_FIRST,
 )
 class ArtFilters:

@@ -42,7 +42,7 @@ from core.stages import StageStates, model_stages
 from core.timing import StageTiming
 from deployments.compositor import Compositor
 from deployments.metrics import EFFECT_STATE, RequestMetrics, ingress_metrics
-from deployments.scaling import REPLACE_FIRST, bursty
+from deployments.scaling import HEALTH_CHECK_PERIOD_S, REPLACE_FIRST, bursty
 from models.registry import Registry
 
 T = TypeVar("T")
@@ -121,7 +121,7 @@ def _admitted_at_once() -> int | None:
     max_queued_requests=16,
     backpressure_config={"retry_after_s": RETRY_AFTER_S},
     autoscaling_config=bursty(1, 2, 8),
-    health_check_period_s=10,
+    health_check_period_s=HEALTH_CHECK_PERIOD_S,
     max_surge_percent=REPLACE_FIRST,
 )
 @serve.ingress()

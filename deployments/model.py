@@ -20,7 +20,7 @@ from core.settings import Settings
 from core.stages import STAGES, ModelOutput, ModelStage, model_stages
 from deployments.batching import BatchConfig, apply_batch_config, replica_cpus
 from deployments.metrics import model_metrics
-from deployments.scaling import REPLACE_FIRST, bursty
+from deployments.scaling import HEALTH_CHECK_PERIOD_S, REPLACE_FIRST, bursty
 
 # A logical share small enough that both model deployments reach one replica per core beside the
 # others on a 2-core machine's local Ray; the one torch thread is what holds a replica to one core.
@@ -51,7 +51,7 @@ def machine_sized(cores: int) -> dict[str, dict[str, Any]]:
     # on every core, at the same latency for a single request (docs/performance.md, replica shapes).
     autoscaling_config=model_scaling(1, LOCAL_MODEL_REPLICAS),
     user_config=BatchConfig().model_dump(),
-    health_check_period_s=10,
+    health_check_period_s=HEALTH_CHECK_PERIOD_S,
     max_surge_percent=REPLACE_FIRST,
 )
 class BatchedModel:
@@ -92,8 +92,8 @@ class BatchedModel:
         return await asyncio.get_running_loop().run_in_executor(self._forward_thread, self._runner.run, items)
 
     def check_health(self) -> None:
-        """Serve calls this every health_check_period_s (10 s). The weights gauge is set again each time:
-        Ray's metrics agent drops a gauge not set within two export intervals (20 s by default)."""
+        """Serve calls this every HEALTH_CHECK_PERIOD_S. The weights gauge is set again each time: Ray's
+        metrics agent drops a gauge not set within two export intervals (20 s by default)."""
         for state in self._runner.states():
             model_metrics().weights.set(int(state.loaded), tags={"model": state.name, "origin": state.origin or "missing"})
 

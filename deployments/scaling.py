@@ -35,6 +35,11 @@ def bursty(min_replicas: int, max_replicas: int, target_ongoing_requests: float)
     }
 
 
+HEALTH_CHECK_PERIOD_S = 2.0
+"""health_check_period_s for every deployment: Serve notices a dead replica only when its next health
+check fails, so the period bounds how long one goes unreplaced. At Serve's 10 s a killed ArtFilters
+replica was first seen dead 9.9 s on; the checks cost no CPU measurable at rest (docs/operations.md)."""
+
 REPLACE_FIRST = 100
 """max_surge_percent for every deployment: on a redeploy, replacements start before the replicas they
 replace stop, so that a deployment of one replica keeps answering (Serve's default, 0, stops first)."""

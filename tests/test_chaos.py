@@ -41,6 +41,7 @@ def test_every_kind_of_process_killed_under_load_loses_no_request(url: str) -> N
         return healthy_in(await asyncio.to_thread(serve.status), APP, kind)
 
     found, outcomes = asyncio.run(chaos(url, psutil.Process(), APP, victims, healthy, every_s=8, rate=2, requests=requests))
+    print("faults:", *found, sep="\n  ")
     assert [fault.killed for fault in found] == victims
     # A string: pytest shortens an object's repr in the message, and the slow replacement is in the middle.
     assert all(fault.replaced_after_s < REPLACED_WITHIN_S for fault in found), "\n".join(map(str, found))
