@@ -9,9 +9,11 @@ reports the kind healthy again: every replica RUNNING, or every proxy HEALTHY.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import count
 
 import httpx
 import psutil
@@ -67,9 +69,9 @@ def healthy_in(status: ServeStatus, app: str, kind: str) -> bool:
 
 
 async def steady_load(
-    url: str, rate: float, seconds: float, requests: Sequence[tuple[str, bytes]], outcomes: list[Outcome]
+    url: str, rate: float, until: asyncio.Event, requests: Sequence[tuple[str, bytes]], outcomes: list[Outcome]
 ) -> None:
-    """Open loop: `rate` requests a second for `seconds`, taking `requests` (path, body) in turn."""
+    """Open loop: `rate` requests a second until `until` is set, taking `requests` (path, body) in turn."""
     start = time.perf_counter()
 
     async def one(client: httpx.AsyncClient, path: str, body: bytes, sent: float) -> None:
@@ -81,8 +83,11 @@ async def steady_load(
 
     async with async_toonserve_client(url, limits=httpx.Limits(max_connections=64)) as client:
         tasks = []
-        for n in range(int(rate * seconds)):
-            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+        for n in count():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), max(0.0, start + n / rate - time.perf_counter()))
+            if until.is_set():
+                break
             path, body = requests[n % len(requests)]
             tasks.append(asyncio.create_task(one(client, path, body, time.perf_counter() - start)))
         await asyncio.gather(*tasks)
@@ -122,10 +127,16 @@ async def chaos(
     rate: float,
     requests: Sequence[tuple[str, bytes]],
 ) -> tuple[list[Fault], list[Outcome]]:
-    """The steady load from before the first fault until `every_s` after the last, and the faults."""
+    """The steady load from `every_s` before the first fault until `every_s` after the last is ridden
+    out (or given up on), and the faults."""
     outcomes: list[Outcome] = []
-    seconds = every_s * (len(victims) + 1)
-    found, _ = await asyncio.gather(
-        faults(root, app, victims, healthy, every_s), steady_load(url, rate, seconds, requests, outcomes)
-    )
+    calm = asyncio.Event()
+
+    async def faults_then_calm() -> list[Fault]:
+        found = await faults(root, app, victims, healthy, every_s)
+        await asyncio.sleep(every_s)
+        calm.set()
+        return found
+
+    found, _ = await asyncio.gather(faults_then_calm(), steady_load(url, rate, calm, requests, outcomes))
     return found, outcomes

@@ -45,5 +45,7 @@ def test_every_kind_of_process_killed_under_load_loses_no_request(url: str) -> N
     assert [fault.killed for fault in found] == victims
     # A string: pytest shortens an object's repr in the message, and the slow replacement is in the middle.
     assert all(fault.replaced_after_s < REPLACED_WITHIN_S for fault in found), "\n".join(map(str, found))
-    assert outcomes
+    # Under load throughout: requests were sent while each fault was being ridden out.
+    for fault in found:
+        assert any(fault.at_s <= o.sent_s <= fault.at_s + fault.replaced_after_s for o in outcomes), fault
     assert all(outcome.status == 200 for outcome in outcomes), ([o for o in outcomes if o.status != 200], found)
