@@ -133,10 +133,12 @@ async def chaos(
     calm = asyncio.Event()
 
     async def faults_then_calm() -> list[Fault]:
-        found = await faults(root, app, victims, healthy, every_s)
-        await asyncio.sleep(every_s)
-        calm.set()
-        return found
+        try:
+            found = await faults(root, app, victims, healthy, every_s)
+            await asyncio.sleep(every_s)
+            return found
+        finally:
+            calm.set()  # a fault that fails to happen ends the load too
 
     found, _ = await asyncio.gather(faults_then_calm(), steady_load(url, rate, calm, requests, outcomes))
     return found, outcomes
