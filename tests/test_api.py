@@ -367,7 +367,7 @@ def test_portrait_is_the_single_effects_blended_over_the_matte(
     client: httpx.Client, rendered: Render, data: bytes, background: str, behind: str | None
 ) -> None:
     def sized(path: str) -> httpx.URL:
-        # The blend holds at any size; the real photos are large, and each case renders anime twice.
+        # The blend holds at any size; the real photos are large, and every case renders anime.
         return httpx.URL(path).copy_merge_params({"max_side": 512})
 
     response = client.post(sized(f"/v1/portrait?style=face_paint_512_v2&background={background}&feather=0"), content=data)

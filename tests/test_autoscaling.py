@@ -13,6 +13,9 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,8 @@ WORKER_TYPES = {
 # new node, and the node is idle only once it has shrunk back too.
 QUICK_DELAYS = {"upscale_delay_s": 1.0, "downscale_delay_s": 5.0, "look_back_period_s": 2.0}
 QUICK_SCALING = {"max_replicas": 3, "target_ongoing_requests": 1}
+ROUND_S = 5.0
+"""A steady load's rounds: it stops within this long of the end of what it runs beside."""
 # Serve's pack scheduling, as cluster.yaml's head runs it, with compaction after 5 s of calm
 # instead of 300: after a burst it moves the last replicas off the nodes that can then go.
 SERVE_CONTROLLER_ENV = {"RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY": "1", "RAY_SERVE_NODE_COMPACTION_DELAY_S": "5"}
@@ -94,40 +99,28 @@ def cpu_nodes(cluster: FakeCluster) -> int:
     return Counter(cluster.node_types().values())["cpu_worker"]
 
 
-class SteadyLoad(threading.Thread):
-    """Plain requests (no retries) at `rate`/s until stopped, in short open-loop rounds, so that a test
-    waits for what it watches rather than for a fixed load: every one of them must succeed."""
+@contextmanager
+def steady_load(cluster: FakeCluster, rate: float) -> Iterator[Counter[str]]:
+    """Plain requests (no retries) at `rate`/s while the block runs, in short open-loop rounds, so that a
+    test waits for what it watches rather than for a fixed load; yields their statuses, counted."""
+    target, body = url(cluster, "/v1/filters/pencil_sketch"), encode(photo(320, 240), "JPEG")
+    statuses: Counter[str] = Counter()
+    stop = threading.Event()
 
-    ROUND_S = 5.0
+    def rounds() -> None:
+        for seed in count():
+            if stop.is_set():
+                return
+            shape = LoadShape("steady", rate=rate, duration_s=ROUND_S, seed=seed)
+            statuses.update(run_burst(target, body, shape, dashboard=None).summary["statuses"])
 
-    def __init__(self, cluster: FakeCluster, rate: float) -> None:
-        super().__init__()
-        self.target = url(cluster, "/v1/filters/pencil_sketch")
-        self.rate = rate
-        self.statuses: Counter[str] = Counter()
-        self.error: BaseException | None = None
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        body = encode(photo(320, 240), "JPEG")
-        seed = 0
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(rounds)
         try:
-            while not self._stop_event.is_set():
-                shape = LoadShape("steady", rate=self.rate, duration_s=self.ROUND_S, seed=seed)
-                self.statuses.update(run_burst(self.target, body, shape, dashboard=None).summary["statuses"])
-                seed += 1
-        except BaseException as error:  # the test reports it, rather than counting fewer requests
-            self.error = error
-
-    def __enter__(self) -> SteadyLoad:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop_event.set()
-        self.join()
-        if self.error is not None:
-            raise self.error
+            yield statuses
+        finally:
+            stop.set()
+            load.result()  # what went wrong in the load, raised here
 
 
 def test_a_pending_gpu_replica_launches_a_gpu_node_and_anime_lands_on_it(cluster: tuple[FakeCluster, ServeAdmin]) -> None:
@@ -166,18 +159,18 @@ def test_b_c_a_burst_scales_out_across_nodes_then_back_in_without_dropping_reque
     assert report.summary["max_nodes"]["ArtFilters"] >= 2, report.summary
 
     # (c) and (d): afterwards replicas and nodes shrink back, and no request sent meanwhile fails.
-    with SteadyLoad(fake, rate=1.0) as meanwhile:
+    with steady_load(fake, rate=1.0) as meanwhile:
         wait_for(lambda: len(nodes_of(admin, "ArtFilters")) == 1, 90, "ArtFilters back to one replica")
         wait_for(lambda: cpu_nodes(fake) == WORKER_TYPES["cpu_worker"]["min_workers"], 120, "idle CPU workers terminated")
-    print("meanwhile:", meanwhile.statuses)
-    assert set(meanwhile.statuses) == {"200"}, meanwhile.statuses
+    print("meanwhile:", meanwhile)
+    assert set(meanwhile) == {"200"}, meanwhile
 
 
 def test_d_a_redeploy_drops_no_request(cluster: tuple[FakeCluster, ServeAdmin]) -> None:
     fake, admin = cluster
     before = {r.replica_id for r in admin.replicas(APP)}
-    with SteadyLoad(fake, rate=2.0) as meanwhile:
+    with steady_load(fake, rate=2.0) as meanwhile:
         deploy_and_wait(admin, config_for_test(fake.serve_port, version="2"))
         wait_for(lambda: not before & {r.replica_id for r in admin.replicas(APP)}, 240, "every replica replaced")
-    print("meanwhile:", meanwhile.statuses)
-    assert set(meanwhile.statuses) == {"200"}, meanwhile.statuses
+    print("meanwhile:", meanwhile)
+    assert set(meanwhile) == {"200"}, meanwhile
