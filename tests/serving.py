@@ -27,6 +27,8 @@ from serve_app import AppArgs, build_app
 ROOT = Path(__file__).resolve().parent.parent
 # Replica processes import the checkout (deployments/, core/, models/, and tests/ for test-only catalogues).
 RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
+FILTERS_ONLY = "tests.extra_effects:FILTERS"
+"""The catalogue of the filters alone: an app with no model replicas, quick to start."""
 
 
 def free_port() -> int:

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ray import serve
 
 from core.settings import Settings
 from deployments.metrics import EXPORTED_PREFIX, PROXY_REFUSALS
-from serve_app import AppArgs, build_app
 from tests.images import encode, photo
-from tests.serving import exported, local_serve
+from tests.serving import FILTERS_ONLY, deploy, exported, local_serve
 from toonserve.client import toonserve_client
 
 pytestmark = pytest.mark.slow
@@ -35,11 +33,11 @@ ONE_AT_A_TIME = {
 @pytest.fixture(scope="module")
 def client(weights_dir: Path) -> Iterator[httpx.Client]:
     settings = Settings(weights_dir=weights_dir, cache_dir=weights_dir / "cache", download_weights=False)
+    # Every test here sends filters: the apps serve those alone, with no model replicas to start.
     with local_serve() as url:
-        serve.run(build_app(AppArgs(settings=settings, options=ONE_AT_A_TIME)), name="tight", route_prefix="/tight")
-        serve.run(build_app(AppArgs(settings=settings, options=CROWDED)), name="crowded", route_prefix="/crowded")
-        hasty = settings.model_copy(update={"stage_timeout_s": 0.05})
-        serve.run(build_app(AppArgs(settings=hasty)), name="hasty", route_prefix="/hasty")
+        deploy(settings, "tight", "/tight", catalogue=FILTERS_ONLY, options=ONE_AT_A_TIME)
+        deploy(settings, "crowded", "/crowded", catalogue=FILTERS_ONLY, options=CROWDED)
+        deploy(settings.model_copy(update={"stage_timeout_s": 0.05}), "hasty", "/hasty", catalogue=FILTERS_ONLY)
         with httpx.Client(base_url=url, timeout=120) as http:
             yield http
 

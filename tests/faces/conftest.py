@@ -10,7 +10,7 @@ import pytest
 
 from core.keys import new_key, stored_line
 from core.settings import Settings
-from tests.serving import deploy, local_serve
+from tests.serving import FILTERS_ONLY, deploy, local_serve
 
 MAX_BYTES = 1024 * 1024
 """Small, so that an oversized upload is quick to make."""
@@ -48,5 +48,5 @@ def service(weights_dir: Path) -> Iterator[Service]:
                 "cors_origins": [ORIGIN],
             }
         )
-        deploy(keyed, "keyed", KEYED, catalogue="tests.extra_effects:FILTERS")
+        deploy(keyed, "keyed", KEYED, catalogue=FILTERS_ONLY)
         yield Service(url, settings)
