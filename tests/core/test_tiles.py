@@ -52,17 +52,25 @@ def tiling_runner(weights_dir: Path, tile_side: int) -> ModelRunner:
     return anime_runner(settings)
 
 
-def test_anime_past_the_tile_side_matches_anime_drawn_whole(weights_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def drawn_whole(weights_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The photo both tiling tests draw, and its anime drawn whole (one forward, shared: it is the slow part)."""
     image = photo(SIZE[0], SIZE[1], seed=5)
+    return image, styled(tiling_runner(weights_dir, MAX_WORKING_SIDE), image)
+
+
+def test_anime_past_the_tile_side_matches_anime_drawn_whole(
+    weights_dir: Path, drawn_whole: tuple[np.ndarray, np.ndarray]
+) -> None:
+    image, whole = drawn_whole
     tiled = tiling_runner(weights_dir, 2 * OVERLAP)
     assert len(plan(SIZE[1], SIZE[0], tiled.tile_side)) == 4
-    whole = styled(tiling_runner(weights_dir, MAX_WORKING_SIDE), image)
     assert psnr(whole, styled(tiled, image)) >= 40.0
 
 
-def test_tiles_normalised_on_their_own_would_show_seams(weights_dir: Path) -> None:
+def test_tiles_normalised_on_their_own_would_show_seams(weights_dir: Path, drawn_whole: tuple[np.ndarray, np.ndarray]) -> None:
     """What the shared statistics are for: the same tiles, each normalised by its own statistics."""
+    image, whole = drawn_whole
     runner = tiling_runner(weights_dir, MAX_WORKING_SIDE)
-    image = photo(SIZE[0], SIZE[1], seed=5)
     layout = plan(SIZE[1], SIZE[0], 2 * OVERLAP, ANIME_WEIGHTS.get(STYLE).transforms.stride)
-    assert psnr(styled(runner, image), blend(layout, [styled(runner, tile.crop(image)) for tile in layout])) < 40.0
+    assert psnr(whole, blend(layout, [styled(runner, tile.crop(image)) for tile in layout])) < 40.0
