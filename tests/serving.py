@@ -18,6 +18,7 @@ import ray
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from ray import serve
+from ray.serve.context import _disconnect, _get_global_client
 
 from core.catalogue import DEFAULT_CATALOGUE
 from core.settings import Settings
@@ -47,7 +48,12 @@ def local_serve(num_cpus: int = 4) -> Iterator[str]:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         yield f"http://127.0.0.1:{port}"
     finally:
-        serve.shutdown()
+        # Ray's shutdown ends Serve's processes with it; serve.shutdown() would first drain each replica,
+        # about 5 s a module. Only the driver's handles stop first: their routers would start a new Ray.
+        client = _get_global_client(raise_if_no_controller_running=False)
+        if client is not None:
+            client.shutdown_cached_handles()
+        _disconnect()
         ray.shutdown()
 
 
