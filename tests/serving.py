@@ -48,13 +48,17 @@ def local_serve(num_cpus: int = 4) -> Iterator[str]:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         yield f"http://127.0.0.1:{port}"
     finally:
-        # Ray's shutdown ends Serve's processes with it; serve.shutdown() would first drain each replica,
-        # about 5 s a module. Only the driver's handles stop first: their routers would start a new Ray.
-        client = _get_global_client(raise_if_no_controller_running=False)
-        if client is not None:
-            client.shutdown_cached_handles()
-        _disconnect()
-        ray.shutdown()
+        stop_ray()
+
+
+def stop_ray() -> None:
+    """Ray's shutdown ends Serve's processes with it; serve.shutdown() would first drain each replica,
+    about 5 s a module. Only the driver's handles stop first: their routers would start a new Ray."""
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is not None:
+        client.shutdown_cached_handles()
+    _disconnect()
+    ray.shutdown()
 
 
 def metrics_url() -> str:

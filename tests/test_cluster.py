@@ -20,7 +20,7 @@ from deployments.environment import NODE_ENV
 from serve_app import AppArgs, build_app
 from tests.fake_cluster import wait_for
 from tests.images import encode, photo
-from tests.serving import RUNTIME_ENV, free_port
+from tests.serving import RUNTIME_ENV, free_port, stop_ray
 
 pytestmark = pytest.mark.slow
 
@@ -74,8 +74,7 @@ def cluster(weights_dir: Path) -> Iterator[RunningCluster]:
                 wait_for(lambda url=url: answers(url), 60, f"a proxy at {url}")
             yield RunningCluster(proxies[head], cpu_node.node_id, gpu_node.node_id, proxies)
         finally:
-            serve.shutdown()
-            ray.shutdown()
+            stop_ray()
             nodes.shutdown()
 
 
