@@ -29,7 +29,8 @@ class Placement:
 
     @property
     def forward_batch(self) -> int:
-        """Images per forward pass by default: on this kind of CPU, per-image cost grows with the batch."""
+        """Images per forward pass by default: on a CPU, larger forwards save a one-thread replica nothing
+        (docs/performance.md, levers)."""
         return 1 if self.device == "cpu" else 64
 
 
