@@ -2,9 +2,9 @@
 
 Starts `toonserve serve serve_config.yaml` (seeded random weights where TOONSERVE_WEIGHTS_DIR names
 none), sends a steady open-loop load through `toonserve.client` (anime, watercolour and matte in
-turn), and kills a process of each kind in turn, `--every` seconds apart (tests/chaos.py). Reports
-how many requests came back 200 and, per fault, how long until Serve reported its kind healthy
-again. With `--soak SECONDS` it keeps cycling through the victims for that long and records each
+turn), and kills a process of each kind in turn, each `--every` seconds after the one before was
+ridden out (tests/chaos.py). Reports how many requests came back 200 and, per fault, how long until
+Serve reported its kind healthy again. With `--soak SECONDS` it keeps cycling through the victims for that long and records each
 replica's memory (USS) every `--sample` seconds. Writes bench/results/chaos-<timestamp>.json and a table.
 """
 
@@ -89,7 +89,7 @@ async def _run(args: argparse.Namespace, root: psutil.Process, dashboard: httpx.
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=2.0, help="requests per second")
-    parser.add_argument("--every", type=float, default=20.0, help="seconds between faults")
+    parser.add_argument("--every", type=float, default=20.0, help="seconds from a fault ridden out to the next")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="cycle through the victims for this long")
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between memory samples")
     parser.add_argument("--ingress", action=argparse.BooleanOptionalAction, default=True, help="kill the Ingress too")
